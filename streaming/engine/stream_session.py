@@ -1,0 +1,483 @@
+"""One D-ID-style stream: an aiortc peer that *offers* audio, video and a data channel.
+
+D-ID's server is the offerer: it creates the stream, sends an SDP offer, and the client answers.
+We play the same role, which is also the only role in which aiortc honours codec preferences
+(it ignores them on the answering side), so `compatibility_mode` can pick VP8 or H264 here.
+
+The session owns its peer connection, the avatar player feeding its tracks, a queue of talks
+spoken strictly in order, the data channel events D-ID sends (`stream/started`, `stream/done`,
+`stream/ready`, `stream/error`, written as ``"<event>:<json>"``) and its idle timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+import numpy as np
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.sdp import candidate_from_sdp
+
+log = logging.getLogger(__name__)
+
+# The label D-ID's demos and SDK give the data channel they open on their side.
+DATA_CHANNEL_LABEL = "JanusDataChannel"
+VIDEO_CODECS = {"VP8": "video/VP8", "H264": "video/H264"}
+# A D-ID-style client opens its own channel a moment after ours; flushing queued events onto
+# our channel waits this long so that they land on the channel the client listens to.
+PEER_CHANNEL_GRACE = 0.25
+
+
+class Player(Protocol):
+    """The part of `streaming.engine.player.AvatarPlayer` a stream uses."""
+
+    video: MediaStreamTrack
+    audio: MediaStreamTrack
+    is_speaking: bool
+
+    async def say_text(self, text: str) -> Any: ...
+
+    async def say_audio(self, pcm: np.ndarray, sample_rate: int) -> Any: ...
+
+    def interrupt(self) -> Any: ...
+
+    async def warm_up(self) -> Any: ...
+
+    def stop(self) -> Any: ...
+
+
+class StreamState(StrEnum):
+    OFFERED = "offered"  # the offer is out; waiting for the client's SDP answer
+    ANSWERED = "answered"  # answer applied; ICE and DTLS under way
+    CONNECTED = "connected"
+    CLOSED = "closed"
+
+
+class StreamRequestError(Exception):
+    """A request this stream cannot honour in its current state."""
+
+
+class AnswerRejected(StreamRequestError):
+    pass
+
+
+class CandidateRejected(StreamRequestError):
+    pass
+
+
+class NotAnswered(StreamRequestError):
+    pass
+
+
+class StreamClosed(StreamRequestError):
+    pass
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    video_codec: str = "VP8"
+    stream_warmup: bool = False
+    session_timeout: float = 300.0
+    output_resolution: int = 512
+
+
+@dataclass(frozen=True)
+class Talk:
+    """One thing to say: text for the TTS, or decoded mono PCM (float32 or int16)."""
+
+    video_id: str
+    text: str | None = None
+    pcm: np.ndarray | None = None
+    sample_rate: int = 0
+
+
+def codec_preferences(kind: str, mime_type: str) -> list:
+    """The sender capabilities for one codec (every profile of it), followed by RTX."""
+    capabilities = RTCRtpSender.getCapabilities(kind).codecs
+    chosen = [c for c in capabilities if c.mimeType.lower() == mime_type.lower()]
+    rtx = [c for c in capabilities if c.mimeType.lower() == f"{kind}/rtx"]
+    return chosen + rtx
+
+
+def parse_candidate(candidate: str, sdp_mid: str | None, sdp_mline_index: int | None):
+    """An aiortc RTCIceCandidate from the browser's `candidate:...` attribute string."""
+    if sdp_mid is None and sdp_mline_index is None:
+        raise CandidateRejected("an ICE candidate needs sdpMid or sdpMLineIndex")
+    text = candidate.strip()
+    if text.startswith("a="):
+        text = text[2:]
+    if text.startswith("candidate:"):
+        text = text[len("candidate:") :]
+    try:
+        parsed = candidate_from_sdp(text)
+        if parsed.protocol.lower() not in ("udp", "tcp") or not 0 < parsed.port < 65536:
+            raise ValueError("bad transport")
+    except (AssertionError, ValueError, IndexError) as exc:
+        raise CandidateRejected(
+            f"candidate is not an RFC 5245 candidate-attribute: {candidate[:120]!r}"
+        ) from exc
+    parsed.sdpMid = sdp_mid
+    parsed.sdpMLineIndex = sdp_mline_index
+    return parsed
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+class StreamSession:
+    """A live stream from creation (offer) to close (DELETE, idle timeout or peer failure)."""
+
+    def __init__(
+        self,
+        *,
+        stream_id: str,
+        kind: str,
+        session_id: str,
+        player: Player,
+        options: StreamOptions,
+        ice_servers: Iterable[dict] = (),
+        on_closed: Callable[[StreamSession], Any] | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.id = stream_id
+        self.kind = kind
+        self.session_id = session_id
+        self.owner = owner  # e.g. the agent id of an agents stream
+        self.player = player
+        self.options = options
+        self.state = StreamState.OFFERED
+        self.close_reason: str | None = None
+        self.created_at = time.time()
+        self.last_activity = self.created_at
+        self._last_activity_clock = time.monotonic()
+        self._on_closed = on_closed
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[_ice_server(s) for s in ice_servers])
+        )
+        self._own_channel: RTCDataChannel | None = None
+        self._peer_channels: list[RTCDataChannel] = []
+        self._outbox: list[str] = []
+        self._ready_message: str | None = None
+        self._ready_only_on_own_channel = False
+        self._pending_candidates: list = []
+        self._talks: asyncio.Queue[Talk] = asyncio.Queue()
+        self._current: Talk | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._connected = asyncio.Event()
+        self._channel_open = asyncio.Event()
+        self._closing: asyncio.Task | None = None
+        self.talks_done = 0
+        _set_event_callback(player, self._on_player_event)
+
+    # -- signalling ---------------------------------------------------------------------------
+
+    async def create_offer(self) -> RTCSessionDescription:
+        """Add the tracks and the data channel, set codec preferences, and make the offer."""
+        pc = self._pc
+        audio = pc.addTransceiver(self.player.audio, direction="sendonly")
+        video = pc.addTransceiver(self.player.video, direction="sendonly")
+        # Must happen before createOffer: only the offer's codec list binds the browser.
+        audio.setCodecPreferences(codec_preferences("audio", "audio/opus"))
+        video.setCodecPreferences(codec_preferences("video", VIDEO_CODECS[self.options.video_codec]))
+        self._own_channel = pc.createDataChannel(DATA_CHANNEL_LABEL)
+        self._watch_channel(self._own_channel, peer_created=False)
+        pc.on("datachannel", self._on_peer_channel)
+        pc.on("connectionstatechange", self._on_connection_state)
+        await pc.setLocalDescription(await pc.createOffer())
+        self._spawn(self._close_when_idle(), "idle-timeout")
+        return pc.localDescription
+
+    async def accept_answer(self, sdp: str) -> None:
+        if self.state is StreamState.CLOSED:
+            raise StreamClosed("the stream is closed")
+        if self.state is not StreamState.OFFERED:
+            raise AnswerRejected("the SDP answer was already set for this stream")
+        if not sdp.lstrip().startswith("v=0") or "\nm=" not in sdp.replace("\r\n", "\n"):
+            raise AnswerRejected("answer.sdp is not an SDP session description (v=0 ... m=...)")
+        try:
+            await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except Exception as exc:  # aiortc raises many types for a bad description
+            if self.state is StreamState.CLOSED:
+                raise StreamClosed("the stream is closed") from exc
+            raise AnswerRejected(f"the SDP answer was rejected: {exc or type(exc).__name__}") from exc
+        self.state = StreamState.ANSWERED
+        self.touch()
+        self._spawn(self._speak_talks(), "talks")
+        self._spawn(self._announce_ready(), "ready")
+        pending, self._pending_candidates = self._pending_candidates, []
+        for candidate in pending:
+            await self._pc.addIceCandidate(candidate)
+
+    async def add_ice_candidate(
+        self, candidate: str | None, sdp_mid: str | None, sdp_mline_index: int | None
+    ) -> None:
+        """Add a trickled remote candidate; no candidate means end-of-candidates."""
+        if self.state is StreamState.CLOSED:
+            raise StreamClosed("the stream is closed")
+        parsed = parse_candidate(candidate, sdp_mid, sdp_mline_index) if candidate else None
+        self.touch()
+        if self.state is StreamState.OFFERED:
+            # Agents clients trickle ICE in parallel with the answer: keep them until it lands.
+            self._pending_candidates.append(parsed)
+            return
+        await self._pc.addIceCandidate(parsed)
+
+    # -- talking ------------------------------------------------------------------------------
+
+    def enqueue(self, talk: Talk) -> int:
+        """Queue a talk behind the ones already queued; returns how many are waiting."""
+        if self.state is StreamState.CLOSED:
+            raise StreamClosed("the stream is closed")
+        if self.state is StreamState.OFFERED:
+            raise NotAnswered("the stream has no SDP answer yet")
+        self._talks.put_nowait(talk)
+        self.touch()
+        return self._talks.qsize()
+
+    def interrupt(self) -> None:
+        """Drop queued talks and cut the current one short (barge-in)."""
+        while not self._talks.empty():
+            self._talks.get_nowait()
+        self.player.interrupt()
+        self.touch()
+
+    @property
+    def is_busy(self) -> bool:
+        return (
+            self._current is not None
+            or not self._talks.empty()
+            or bool(getattr(self.player, "is_speaking", False))
+        )
+
+    async def _speak_talks(self) -> None:
+        while True:
+            talk = await self._talks.get()
+            self._current = talk
+            try:
+                if talk.text is not None:
+                    await self.player.say_text(talk.text)
+                else:
+                    await self.player.say_audio(talk.pcm, talk.sample_rate)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("stream %s: talk %s failed", self.id, talk.video_id)
+                self.send_event("stream/error", {"description": str(exc) or type(exc).__name__})
+            finally:
+                self._current = None
+                self.talks_done += 1
+                self.touch()
+
+    # -- data channel -------------------------------------------------------------------------
+
+    def send_event(self, event: str, payload: dict | None = None) -> None:
+        """Send ``"<event>:<json>"`` the way D-ID does; queued until a channel is open."""
+        talk = self._current
+        body: dict[str, Any] = {}
+        if talk is not None:
+            body["video_id"] = talk.video_id
+            body["metadata"] = {"videoId": talk.video_id}
+        body.update(payload or {})
+        self._deliver(f"{event}:{json.dumps(body, separators=(',', ':'))}")
+
+    def send_message(self, message: str) -> None:
+        """Send a raw data-channel message (e.g. agents' ``chat/answer:<uri-encoded text>``)."""
+        self._deliver(message)
+
+    def _on_player_event(self, name: str, payload: dict | None = None) -> None:
+        if threading.get_ident() != self._loop_thread:
+            self._loop.call_soon_threadsafe(self._on_player_event, name, payload)
+            return
+        if self.state is StreamState.CLOSED:
+            return
+        self.touch()
+        self.send_event(name, payload if isinstance(payload, dict) else None)
+
+    def _open_channels(self) -> list[RTCDataChannel]:
+        peer = [c for c in self._peer_channels if c.readyState == "open"]
+        if peer:
+            return peer
+        own = self._own_channel
+        return [own] if own is not None and own.readyState == "open" else []
+
+    def _deliver(self, message: str) -> None:
+        channels = self._open_channels()
+        if not channels:
+            self._outbox.append(message)
+            return
+        for channel in channels:
+            _send(channel, message)
+        if message is self._ready_message:
+            self._ready_only_on_own_channel = channels == [self._own_channel]
+
+    def _flush_outbox(self) -> None:
+        if not self._outbox or not self._open_channels():
+            return
+        queued, self._outbox = self._outbox, []
+        for message in queued:
+            self._deliver(message)
+
+    def _watch_channel(self, channel: RTCDataChannel, *, peer_created: bool) -> None:
+        @channel.on("open")
+        def _on_open() -> None:
+            self._channel_open.set()
+            if peer_created:
+                self._on_peer_channel_open(channel)
+            else:
+                self._loop.call_later(PEER_CHANNEL_GRACE, self._flush_outbox)
+
+        @channel.on("message")
+        def _on_message(message: str | bytes) -> None:
+            self._on_client_message(message)
+
+    def _on_peer_channel(self, channel: RTCDataChannel) -> None:
+        """A client opened its own channel (D-ID's demos do): events go there from now on."""
+        self._peer_channels.append(channel)
+        self._watch_channel(channel, peer_created=True)
+        if channel.readyState == "open":
+            self._channel_open.set()
+            self._on_peer_channel_open(channel)
+
+    def _on_peer_channel_open(self, channel: RTCDataChannel) -> None:
+        if self._ready_only_on_own_channel:  # a client listening here only must see it too
+            _send(channel, self._ready_message)
+        self._flush_outbox()
+
+    def _on_client_message(self, message: str | bytes) -> None:
+        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+        if "stream/interrupt" in text:  # what D-ID's SDK sends to cut a fluent stream short
+            self.interrupt()
+
+    async def _announce_ready(self) -> None:
+        await self._connected.wait()
+        if self.options.stream_warmup:
+            await self.player.warm_up()
+        self._ready_message = "stream/ready:" + json.dumps(
+            {"stream_id": self.id, "warmup": self.options.stream_warmup}, separators=(",", ":")
+        )
+        self._deliver(self._ready_message)
+
+    # -- life and death -----------------------------------------------------------------------
+
+    def touch(self) -> None:
+        self.last_activity = time.time()
+        self._last_activity_clock = time.monotonic()
+
+    async def _on_connection_state(self) -> None:
+        state = self._pc.connectionState
+        log.info("stream %s: peer connection %s", self.id, state)
+        if state == "connected" and self.state is StreamState.ANSWERED:
+            self.state = StreamState.CONNECTED
+            self._connected.set()
+        elif state in ("failed", "closed") and self.state is not StreamState.CLOSED:
+            self._spawn(self.close(f"peer connection {state}"), "close")
+
+    async def _close_when_idle(self) -> None:
+        timeout = self.options.session_timeout
+        step = max(0.05, min(1.0, timeout / 5))
+        while self.state is not StreamState.CLOSED:
+            await asyncio.sleep(step)
+            if self.is_busy:
+                self.touch()
+            elif time.monotonic() - self._last_activity_clock >= timeout:
+                await self.close("session timeout")
+                return
+
+    async def close(self, reason: str = "deleted") -> None:
+        """Close the peer and free the player; safe to call more than once."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close(reason))
+        await asyncio.shield(self._closing)
+
+    async def _close(self, reason: str) -> None:
+        self.state = StreamState.CLOSED
+        self.close_reason = reason
+        log.info("stream %s closed: %s", self.id, reason)
+        me = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not me and task is not self._closing:
+                task.cancel()
+        with contextlib.suppress(Exception):
+            self.player.interrupt()
+        with contextlib.suppress(Exception):
+            result = self.player.stop()
+            if asyncio.iscoroutine(result):
+                await result
+        with contextlib.suppress(Exception):
+            await self._pc.close()
+        if self._on_closed is not None:
+            self._on_closed(self)
+
+    def _spawn(self, coro, name: str) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=f"stream {self.id} {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("stream %s: %s failed", self.id, task.get_name(), exc_info=task.exception())
+
+    # -- reporting ----------------------------------------------------------------------------
+
+    @property
+    def connection_state(self) -> str:
+        return self._pc.connectionState
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "state": self.state.value,
+            "connection_state": self._pc.connectionState,
+            "created_at": _iso(self.created_at),
+            "last_activity": _iso(self.last_activity),
+            "speaking": bool(getattr(self.player, "is_speaking", False)),
+            "queued_talks": self._talks.qsize(),
+            "talks_done": self.talks_done,
+            "video_codec": self.options.video_codec,
+            "output_resolution": self.options.output_resolution,
+        }
+
+
+def _send(channel: RTCDataChannel, message: str) -> None:
+    try:
+        channel.send(message)
+    except Exception:  # a channel closing under us must not break the talk loop
+        log.debug("data channel %s: send failed", channel.label, exc_info=True)
+
+
+def _ice_server(server: dict) -> RTCIceServer:
+    return RTCIceServer(
+        urls=server["urls"], username=server.get("username"), credential=server.get("credential")
+    )
+
+
+def _set_event_callback(player: Player, callback: Callable[[str, dict | None], None]) -> None:
+    """Hook the player's `on_event(name, payload)` callback, whichever way it exposes it."""
+    setter = getattr(player, "set_event_handler", None)
+    if callable(setter):
+        setter(callback)
+    else:
+        player.on_event = callback  # type: ignore[attr-defined]

@@ -1,0 +1,96 @@
+"""Shared fixtures: users, a demo avatar with a real photo, conversations with messages."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.base import ContentFile
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def _png(color=(200, 150, 120)) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-pass-123")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", password="bob-pass-123")
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user(
+        "staffer", password="staff-pass-123", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def persona():
+    from avatars.models import Persona
+
+    return Persona.objects.create(
+        name="Ada",
+        title="software engineer",
+        education_degree="BSc Computer Science",
+        education_year="2020",
+        education_institution="Cambridge",
+        languages=["Python", "Rust"],
+        web_stack=["Django"],
+        projects=["a compiler"],
+        style="friendly",
+        interests=["math"],
+        goals=["teach"],
+        traits=["curious"],
+        instructions="Never reveal the secret word.",
+    )
+
+
+@pytest.fixture
+def voice():
+    from avatars.models import Voice
+
+    return Voice.objects.create(name="Joe", provider="local", voice_id="en_US-joe-medium")
+
+
+@pytest.fixture
+def avatar(persona, voice):
+    from avatars.models import Avatar
+
+    avatar = Avatar(name="Ada", slug="ada", provider="did_talks", persona=persona, voice=voice)
+    avatar.source_image.save("ada.png", ContentFile(_png()), save=False)
+    avatar.save()
+    return avatar
+
+
+@pytest.fixture
+def make_conversation(avatar):
+    from conversations.models import Conversation, Message
+
+    def make(user, *said: str, status="ended", **fields):
+        conversation = Conversation.objects.create(user=user, avatar=avatar, status=status, **fields)
+        question = None
+        for i, text in enumerate(said):
+            role = Message.Role.USER if i % 2 == 0 else Message.Role.ASSISTANT
+            saved = Message.objects.create(
+                conversation=conversation, role=role, text=text,
+                source=Message.Source.TEXT if role == Message.Role.USER else Message.Source.LLM,
+                reply_to=question if role == Message.Role.ASSISTANT else None,
+            )
+            question = saved
+        return conversation
+
+    return make
