@@ -96,7 +96,12 @@ _REJECTIONS: dict[int, tuple[str, str]] = {
 
 
 def rejection(
-    status: int, *, provider: str, service: str, vendor_message: str = "", retry_after: float | None = None
+    status: int,
+    *,
+    provider: str,
+    service: str,
+    vendor_message: str = "",
+    retry_after: float | None = None,
 ) -> ProviderRejected:
     """The right ProviderRejected (or ProviderRateLimited) for a 4xx answer."""
     if status == 429:
@@ -106,7 +111,9 @@ def rejection(
             vendor_message=vendor_message,
             retry_after=retry_after,
         )
-    code, template = _REJECTIONS.get(status, ("provider_rejected", "The {service} refused our request."))
+    code, template = _REJECTIONS.get(
+        status, ("provider_rejected", "The {service} refused our request.")
+    )
     return ProviderRejected(
         template.format(service=service),
         provider=provider,
@@ -116,7 +123,9 @@ def rejection(
     )
 
 
-def unavailable(*, provider: str, service: str, status: int | None = None, vendor_message: str = "") -> ProviderUnavailable:
+def unavailable(
+    *, provider: str, service: str, status: int | None = None, vendor_message: str = ""
+) -> ProviderUnavailable:
     return ProviderUnavailable(
         f"The {service} is not reachable right now; please try again in a moment.",
         provider=provider,

@@ -141,12 +141,23 @@ async def request_with_retries(
                 delay = retry.backoff(attempt)
                 log.warning(
                     "%s %s %s failed after %.0f ms (%s); retry %d/%d in %.2fs",
-                    provider, method, path, elapsed, reason, attempt, retry.attempts - 1, delay,
+                    provider,
+                    method,
+                    path,
+                    elapsed,
+                    reason,
+                    attempt,
+                    retry.attempts - 1,
+                    delay,
                 )
                 await retry.sleep(delay)
                 continue
-            log.warning("%s %s %s failed after %d attempts (%s)", provider, method, path, attempt, reason)
-            raise unavailable(provider=provider, service=service, vendor_message=type(exc).__name__) from None
+            log.warning(
+                "%s %s %s failed after %d attempts (%s)", provider, method, path, attempt, reason
+            )
+            raise unavailable(
+                provider=provider, service=service, vendor_message=type(exc).__name__
+            ) from None
 
         elapsed = (time.perf_counter() - started) * 1000
         status = response.status_code
@@ -163,19 +174,32 @@ async def request_with_retries(
                 if wait is not None and wait > retry.max_retry_after:
                     log.warning(
                         "%s %s %s -> 429, retry after %.0fs is too long for a live session",
-                        provider, method, path, wait,
+                        provider,
+                        method,
+                        path,
+                        wait,
                     )
                     raise _error_for(status, provider, service, message, wait)
                 if wait is not None:
                     delay = max(delay, wait)
             log.warning(
                 "%s %s %s -> %d in %.0f ms (%s); retry %d/%d in %.2fs",
-                provider, method, path, status, elapsed, message, attempt, retry.attempts - 1, delay,
+                provider,
+                method,
+                path,
+                status,
+                elapsed,
+                message,
+                attempt,
+                retry.attempts - 1,
+                delay,
             )
             await retry.sleep(delay)
             continue
 
-        log.warning("%s %s %s -> %d in %.0f ms (%s)", provider, method, path, status, elapsed, message)
+        log.warning(
+            "%s %s %s -> %d in %.0f ms (%s)", provider, method, path, status, elapsed, message
+        )
         raise _error_for(status, provider, service, message, retry_after_seconds(response))
 
 
@@ -183,7 +207,9 @@ def _error_for(
     status: int, provider: str, service: str, message: str, retry_after: float | None
 ) -> ProviderError:
     if status >= 500:
-        return unavailable(provider=provider, service=service, status=status, vendor_message=message)
+        return unavailable(
+            provider=provider, service=service, status=status, vendor_message=message
+        )
     return rejection(
         status, provider=provider, service=service, vendor_message=message, retry_after=retry_after
     )

@@ -96,7 +96,9 @@ class DIDProvider(AvatarProvider):
         return f"/{self.kind}/streams"
 
     def _stream_path(self, stream: Stream, suffix: str = "") -> str:
-        return f"{self._prefix(stream.extra.get('agent_id', ''))}/{quote(stream.id, safe='')}{suffix}"
+        return (
+            f"{self._prefix(stream.extra.get('agent_id', ''))}/{quote(stream.id, safe='')}{suffix}"
+        )
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         response = await request_with_retries(
@@ -210,7 +212,9 @@ class DIDProvider(AvatarProvider):
 
     async def speak(self, stream: Stream, text: str, voice=None) -> dict[str, Any]:
         text = self.check_text(text)
-        return await self._call("POST", self._stream_path(stream), self.speak_body(stream, text, voice))
+        return await self._call(
+            "POST", self._stream_path(stream), self.speak_body(stream, text, voice)
+        )
 
     async def interrupt(self, stream: Stream) -> None:
         """D-ID documents no server-side interrupt for Talks, Clips or Agents streams (the Agents
@@ -218,7 +222,9 @@ class DIDProvider(AvatarProvider):
         `interrupt_extension` posts `{prefix}/{id}/interrupt {"session_id"}` instead; otherwise
         the avatar finishes the sentence it is on and the caller stops sending new ones."""
         if not self.interrupt_extension:
-            log.debug("D-ID stream %s: no server-side interrupt; letting the sentence finish", stream.id)
+            log.debug(
+                "D-ID stream %s: no server-side interrupt; letting the sentence finish", stream.id
+            )
             return
         await self._call(
             "POST", self._stream_path(stream, "/interrupt"), {"session_id": stream.session_id}
@@ -246,10 +252,14 @@ class DIDProvider(AvatarProvider):
         """
         if self.kind != "agents":
             raise ValueError("Chats exist only for D-ID Agents streams.")
-        data = await self._call("POST", f"/agents/{quote(stream.extra['agent_id'], safe='')}/chat", {})
+        data = await self._call(
+            "POST", f"/agents/{quote(stream.extra['agent_id'], safe='')}/chat", {}
+        )
         if not data.get("id"):
             raise ProviderError(
-                f"The {self.service} did not return a chat.", provider=self.name, code="provider_bad_response"
+                f"The {self.service} did not return a chat.",
+                provider=self.name,
+                code="provider_bad_response",
             )
         stream.extra["chat_id"] = str(data["id"])
         return stream.extra["chat_id"]

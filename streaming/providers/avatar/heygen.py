@@ -168,7 +168,12 @@ class HeyGenProvider(AvatarProvider):
         text = self.check_text(text)
         return await self._call(
             "task",
-            {"session_id": stream.session_id, "text": text, "task_type": "repeat", "task_mode": "async"},
+            {
+                "session_id": stream.session_id,
+                "text": text,
+                "task_type": "repeat",
+                "task_mode": "async",
+            },
         )
 
     async def interrupt(self, stream: Stream) -> None:
@@ -191,4 +196,6 @@ class HeyGenProvider(AvatarProvider):
         try:
             await self._call("stop", {"session_id": stream.session_id})
         except ProviderError as exc:
-            log.warning("could not stop HeyGen session %s after a failed start: %s", stream.id, exc.code)
+            log.warning(
+                "could not stop HeyGen session %s after a failed start: %s", stream.id, exc.code
+            )

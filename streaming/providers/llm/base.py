@@ -21,5 +21,7 @@ class LanguageModel(ABC):
         """Release the client."""
 
     @abstractmethod
-    def stream(self, messages: list[dict[str, str]], *, max_tokens: int = 200) -> AsyncIterator[str]:
+    def stream(
+        self, messages: list[dict[str, str]], *, max_tokens: int = 200
+    ) -> AsyncIterator[str]:
         """Text deltas of the answer to `messages` (OpenAI-style role/content dicts)."""

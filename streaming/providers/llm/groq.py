@@ -54,7 +54,9 @@ class GroqChat(LanguageModel):
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def stream(self, messages: list[dict[str, str]], *, max_tokens: int = 200) -> AsyncIterator[str]:
+    async def stream(
+        self, messages: list[dict[str, str]], *, max_tokens: int = 200
+    ) -> AsyncIterator[str]:
         try:
             response = await self._client.chat.completions.create(
                 model=self.model,
@@ -79,12 +81,16 @@ class GroqChat(LanguageModel):
 
     def _error_for(self, exc: groq.APIError) -> ProviderError:
         if isinstance(exc, groq.APIConnectionError):  # includes APITimeoutError
-            return unavailable(provider=PROVIDER, service=SERVICE, vendor_message=type(exc).__name__)
+            return unavailable(
+                provider=PROVIDER, service=SERVICE, vendor_message=type(exc).__name__
+            )
         message = scrub(_vendor_message(exc), (self._api_key,))
         if isinstance(exc, groq.APIStatusError):
             status = exc.status_code
             if status >= 500:
-                return unavailable(provider=PROVIDER, service=SERVICE, status=status, vendor_message=message)
+                return unavailable(
+                    provider=PROVIDER, service=SERVICE, status=status, vendor_message=message
+                )
             return rejection(
                 status,
                 provider=PROVIDER,

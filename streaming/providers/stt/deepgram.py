@@ -53,7 +53,9 @@ def environment_for(url: str) -> DeepgramClientEnvironment:
     if ws_url.startswith("http://") or ws_url.startswith("https://"):
         ws_url = "ws" + ws_url[len("http") :]
     http_url = "http" + ws_url[len("ws") :] if ws_url.startswith("ws") else ws_url
-    return DeepgramClientEnvironment(base=http_url, production=ws_url, agent=ws_url, agent_rest=http_url)
+    return DeepgramClientEnvironment(
+        base=http_url, production=ws_url, agent=ws_url, agent_rest=http_url
+    )
 
 
 def _as_dict(message: Any) -> dict[str, Any] | None:
@@ -181,7 +183,10 @@ class DeepgramLiveSession(SpeechToTextSession):
                     delay = self.retry.backoff(attempt)
                     log.warning(
                         "deepgram connect failed (%s); retry %d/%d in %.2fs",
-                        error.code, attempt, self.retry.attempts - 1, delay,
+                        error.code,
+                        attempt,
+                        self.retry.attempts - 1,
+                        delay,
                     )
                     await self.retry.sleep(delay)
                     continue
@@ -199,9 +204,13 @@ class DeepgramLiveSession(SpeechToTextSession):
             body = scrub(str(exc.body or ""), (self._api_key,))[:300]
             if 400 <= status < 500:
                 return rejection(status, provider=PROVIDER, service=SERVICE, vendor_message=body)
-            return unavailable(provider=PROVIDER, service=SERVICE, status=status or None, vendor_message=body)
+            return unavailable(
+                provider=PROVIDER, service=SERVICE, status=status or None, vendor_message=body
+            )
         if isinstance(exc, (OSError, TimeoutError, websockets.exceptions.WebSocketException)):
-            return unavailable(provider=PROVIDER, service=SERVICE, vendor_message=type(exc).__name__)
+            return unavailable(
+                provider=PROVIDER, service=SERVICE, vendor_message=type(exc).__name__
+            )
         return ProviderError(
             f"Could not start the {SERVICE}.",
             provider=PROVIDER,
@@ -223,7 +232,9 @@ class DeepgramLiveSession(SpeechToTextSession):
         except websockets.exceptions.ConnectionClosed as exc:
             if self._closing:
                 return
-            raise unavailable(provider=PROVIDER, service=SERVICE, vendor_message=type(exc).__name__) from None
+            raise unavailable(
+                provider=PROVIDER, service=SERVICE, vendor_message=type(exc).__name__
+            ) from None
         self._last_sent = time.monotonic()
 
     async def send(self, pcm: bytes) -> None:
@@ -272,4 +283,6 @@ class DeepgramLiveSession(SpeechToTextSession):
         except websockets.exceptions.ConnectionClosed as exc:
             if self._closing:
                 return
-            raise unavailable(provider=PROVIDER, service=SERVICE, vendor_message=type(exc).__name__) from None
+            raise unavailable(
+                provider=PROVIDER, service=SERVICE, vendor_message=type(exc).__name__
+            ) from None

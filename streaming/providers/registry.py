@@ -1,0 +1,87 @@
+"""Which client serves which avatar, configured from Django settings.
+
+Everything here reads settings when called (never at import), and hands out a fresh client:
+use them as `async with` so each is closed in the event loop that used it (Celery tasks run a
+new loop per task).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from .avatar.base import AvatarProvider
+from .avatar.did import DIDProvider, Kind
+from .avatar.heygen import HeyGenProvider
+from .errors import ProviderError
+from .llm.groq import GroqChat
+from .stt.deepgram import DeepgramLiveSession
+
+DID_KINDS: dict[str, Kind] = {"did_talks": "talks", "did_clips": "clips", "did_agents": "agents"}
+
+
+def _settings():
+    from django.conf import settings
+
+    return settings
+
+
+def is_local_engine(url: str) -> bool:
+    """Whether `url` points at our own engine (ENGINE_HOST:ENGINE_PORT)."""
+    settings = _settings()
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    return parsed.host == settings.ENGINE_HOST and parsed.port == settings.ENGINE_PORT
+
+
+def avatar_provider_for(avatar, *, client: httpx.AsyncClient | None = None) -> AvatarProvider:
+    """The provider client for `avatar.provider` (D-ID Talks/Clips/Agents or HeyGen)."""
+    settings = _settings()
+    timeout = settings.PROVIDER_TIMEOUT
+    if avatar.provider == "heygen":
+        if not settings.HEYGEN_API_KEY:
+            raise ProviderError(
+                "HeyGen avatars are not available: no HeyGen API key is configured.",
+                provider="heygen",
+                code="provider_not_configured",
+            )
+        return HeyGenProvider(
+            settings.HEYGEN_API_URL, settings.HEYGEN_API_KEY, client, timeout=timeout
+        )
+    kind = DID_KINDS.get(avatar.provider)
+    if kind is None:
+        raise ValueError(f"Unknown avatar provider {avatar.provider!r}.")
+    interrupt_extension = getattr(settings, "DID_INTERRUPT_EXTENSION", None)
+    if interrupt_extension is None:
+        interrupt_extension = is_local_engine(settings.DID_API_URL)
+    return DIDProvider(
+        settings.DID_API_URL,
+        settings.DID_API_KEY,
+        kind,
+        client,
+        timeout=timeout,
+        interrupt_extension=bool(interrupt_extension),
+    )
+
+
+def stt_session(**options: Any) -> DeepgramLiveSession:
+    """A new (not yet started) live transcription session; `options` override the defaults."""
+    settings = _settings()
+    options.setdefault("endpointing_ms", getattr(settings, "DEEPGRAM_ENDPOINTING_MS", 300))
+    options.setdefault("timeout", settings.PROVIDER_TIMEOUT)
+    return DeepgramLiveSession(settings.DEEPGRAM_URL, settings.DEEPGRAM_API_KEY, **options)
+
+
+def llm_client(*, http_client: httpx.AsyncClient | None = None) -> GroqChat:
+    settings = _settings()
+    return GroqChat(
+        settings.GROQ_BASE_URL,
+        settings.GROQ_API_KEY,
+        settings.GROQ_MODEL,
+        timeout=settings.PROVIDER_TIMEOUT,
+        max_retries=2,
+        http_client=http_client,
+    )
