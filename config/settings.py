@@ -92,7 +92,13 @@ REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 500, "expiry": 30},
+        # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s that channels_redis
+        # blocks in BZPOPMIN: the read can time out first. Give the socket more room.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+            "capacity": 500,
+            "expiry": 30,
+        },
     }
 }
 

@@ -24,16 +24,17 @@ def _client() -> aioredis.Redis:
     return client
 
 
-def _key(reply_to: int) -> str:
-    return f"livepersona:cancel-reply:{reply_to}"
+def _key(conversation_id, reply_to: int) -> str:
+    # The conversation's UUID makes the key unique even where message ids restart (a new database).
+    return f"livepersona:cancel-reply:{conversation_id}:{reply_to}"
 
 
-async def cancel(*, reply_to: int) -> None:
-    await _client().set(_key(reply_to), 1, ex=_TTL_SECONDS)
+async def cancel(conversation_id, *, reply_to: int) -> None:
+    await _client().set(_key(conversation_id, reply_to), 1, ex=_TTL_SECONDS)
 
 
-async def is_cancelled(*, reply_to: int) -> bool:
-    return bool(await _client().exists(_key(reply_to)))
+async def is_cancelled(conversation_id, *, reply_to: int) -> bool:
+    return bool(await _client().exists(_key(conversation_id, reply_to)))
 
 
 async def close() -> None:

@@ -38,6 +38,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     stream = None
     stt = None
     stt_task: asyncio.Task | None = None
+    opening: asyncio.Task | None = None
 
     # Connection ------------------------------------------------------------------------------
 
@@ -91,7 +92,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             message("session.created", conversation=str(conversation.pk),
                     transport=self.provider.transport)
         )
-        await self.open_stream()
+        # Opening can take seconds (the provider prepares the face); meanwhile the socket keeps
+        # answering pings and refusing early frames instead of sitting deaf.
+        self.opening = asyncio.create_task(self.open_stream())
 
     async def open_stream(self) -> None:
         conversation = self.conversation
@@ -107,14 +110,21 @@ class SessionConsumer(AsyncWebsocketConsumer):
         log.info("conversation %s: stream %s opened in %.0f ms", conversation.pk, stream.id,
                  (time.perf_counter() - started) * 1000)
         self.stream = stream
-        await Conversation.objects.filter(pk=conversation.pk).aupdate(
-            provider_stream_id=stream.id,
-            provider_session_id=stream.session_id or "",
-            provider_state=stream.to_dict(),
-            stream_closed_at=None,
-            status=Conversation.Status.LIVE,
-            last_activity=timezone.now(),
-        )
+        handles = {
+            "provider_stream_id": stream.id,
+            "provider_session_id": stream.session_id or "",
+            "provider_state": stream.to_dict(),
+            "stream_closed_at": None,
+        }
+        went_live = await Conversation.objects.filter(
+            pk=conversation.pk, status__in=Conversation.OPEN_STATUSES
+        ).aupdate(status=Conversation.Status.LIVE, last_activity=timezone.now(), **handles)
+        if not went_live or self.ended:
+            # The conversation ended while the stream was opening: record and close it at once.
+            await Conversation.objects.filter(pk=conversation.pk).aupdate(**handles)
+            await conversation.arefresh_from_db()
+            await self.close_stream()
+            return
         await conversation.arefresh_from_db()
         if self.provider.transport == "livekit":
             await self.send_json(
@@ -134,6 +144,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.stop_stt()
         if not self.ended:
             await self.finish(Conversation.EndReason.DISCONNECT)
+        if self.opening is not None and not self.opening.done():
+            # Let a stream that is still being opened finish, so that it is closed, not leaked.
+            await asyncio.wait([self.opening], timeout=4 * settings.PROVIDER_TIMEOUT)
         if self.provider is not None:
             await self.provider.aclose()
 
@@ -319,7 +332,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def interrupt(self) -> None:
         reply_to, self.reply_to = self.reply_to, None
         if reply_to is not None:
-            await cancellation.cancel(reply_to=reply_to)
+            await cancellation.cancel(self.conversation.pk, reply_to=reply_to)
         if self.stream is not None:
             await self.provider.interrupt(self.stream)
         if self.avatar_speaking or reply_to is not None:
@@ -359,7 +372,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.ended = True
         await self.stop_stt()
         if self.reply_to is not None:
-            await cancellation.cancel(reply_to=self.reply_to)
+            await cancellation.cancel(self.conversation.pk, reply_to=self.reply_to)
             self.reply_to = None
         await sync_to_async(self.conversation.end)(reason, failed=failed, detail=detail)
         await self.close_stream()

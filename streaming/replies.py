@@ -81,7 +81,7 @@ async def generate(conversation_id: str, question_id: int, *, llm, avatar_provid
     started = time.perf_counter()
     try:
         async for delta in llm.stream(messages, max_tokens=settings.LLM_MAX_TOKENS):
-            if await cancellation.is_cancelled(reply_to=question.pk):
+            if await cancellation.is_cancelled(conversation_id, reply_to=question.pk):
                 interrupted = True
                 break
             if not text:
@@ -99,7 +99,7 @@ async def generate(conversation_id: str, question_id: int, *, llm, avatar_provid
         log.warning("reply %s for conversation %s failed: %s", reply.pk, conversation_id, exc.code)
         await events.publish(group, "error", code=exc.code, message=exc.message)
     reply.text = text.strip()
-    reply.interrupted = interrupted or await cancellation.is_cancelled(reply_to=question.pk)
+    reply.interrupted = interrupted or await cancellation.is_cancelled(conversation_id, reply_to=question.pk)
     reply.completed_at = timezone.now()
     await reply.asave(update_fields=["text", "interrupted", "completed_at"])
     await Conversation.objects.filter(pk=conversation_id).aupdate(last_activity=timezone.now())

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from asgiref.sync import async_to_sync
 from celery import shared_task
-from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from conversations.models import Conversation
@@ -23,10 +21,10 @@ def _run(coro):
 
     async def main():
         try:
-            return await coro
+            async with events.private_layer():
+                return await coro
         finally:
             await cancellation.close()
-            await get_channel_layer().close_pools()
 
     return asyncio.run(main())
 
@@ -89,12 +87,12 @@ def reap_idle_sessions() -> int:
         reaped += 1
         if conversation.claim_stream_close():
             close_stream.delay(str(conversation.pk))
-        async_to_sync(events.publish)(
+        _run(events.publish(
             events.group_name(conversation.pk),
             "session.ended",
             reason=Conversation.EndReason.TIMEOUT,
             message="The conversation ended after a period of inactivity.",
-        )
+        ))
     if reaped:
         log.info("reaped %d idle conversations", reaped)
     return reaped

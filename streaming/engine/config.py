@@ -45,6 +45,8 @@ class EngineConfig:
     ice_servers: list[dict] = field(default_factory=list)
     # Patch aioice so host candidates are 127.0.0.1 only (see loopback_ice.py).
     loopback_ice: bool = True
+    # The other protocol modules to serve next to D-ID streams (they load their models).
+    optional_modules: tuple[str, ...] = ("deepgram_listen", "groq_chat")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> EngineConfig:
@@ -81,6 +83,9 @@ class EngineConfig:
             max_text_chars=int(text("ENGINE_MAX_TEXT_CHARS", str(cls.max_text_chars))),
             ice_servers=ice_servers if isinstance(ice_servers, list) else [],
         )
+        modules = env.get("ENGINE_MODULES")
+        if modules is not None:  # e.g. ENGINE_MODULES="" serves D-ID streams alone
+            values["optional_modules"] = tuple(m.strip() for m in modules.split(",") if m.strip())
         values.update(overrides)
         if values.get("media_root") is not None:
             values["media_root"] = Path(values["media_root"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import io
 import logging
 import math
 import re
@@ -31,14 +30,13 @@ from aiohttp import web
 
 from .config import MAX_SESSION_TIMEOUT, EngineConfig
 from .stream_session import (
-    AnswerRejected,
-    CandidateRejected,
     NotAnswered,
     Player,
     StreamClosed,
     StreamOptions,
     StreamRequestError,
     StreamSession,
+    StreamState,
     Talk,
 )
 
@@ -49,6 +47,7 @@ CODEC_BY_COMPATIBILITY = {"on": "VP8", "off": "H264", "auto": "VP8"}
 MAX_RESOLUTION = 1080
 MIN_RENDER_SIDE = 64
 MAX_AUDIO_SECONDS = 300
+LLM_TIMEOUT = 60.0
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -82,9 +81,7 @@ def _stream_error(exc: StreamRequestError) -> DidError:
             "StreamNotReadyError",
             "the stream has no SDP answer yet: POST the answer to .../{id}/sdp before talking",
         )
-    if isinstance(exc, AnswerRejected | CandidateRejected):
-        return invalid(str(exc))
-    return invalid(str(exc))
+    return invalid(str(exc))  # AnswerRejected, CandidateRejected
 
 
 # -- the avatar behind a stream -----------------------------------------------------------------
@@ -95,7 +92,9 @@ class AvatarFactory(Protocol):
 
     async def from_image(self, image: bytes, *, resolution: int, fps: int) -> Player: ...
 
-    async def from_presenter(self, presenter_id: str, *, resolution: int, fps: int) -> Player: ...
+    async def from_presenter(
+        self, presenter_id: str | None, *, resolution: int, fps: int
+    ) -> Player: ...
 
 
 class NoFace(Exception):
@@ -252,7 +251,9 @@ def _validate_face(face: dict) -> None:
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in top_left)
     ):
         raise invalid("face.top_left must be [x, y]")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int | float) or size <= 0):
+    if size is not None and (
+        isinstance(size, bool) or not isinstance(size, int | float) or size <= 0
+    ):
         raise invalid("face.size must be a positive number")
 
 
@@ -413,29 +414,19 @@ def _read_capped(path: Path, max_bytes: int) -> bytes | None:
 
 
 def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
-    """Any audio file PyAV reads, as mono int16 PCM at its own sample rate."""
-    import av
+    """An audio file (WAV, MP3, OGG, ...) as mono int16 PCM and its rate; 400 if it is not one."""
+    from .tts import NotAudio
+    from .tts import decode_audio as decode
 
     try:
-        with av.open(io.BytesIO(data)) as container:
-            if not container.streams.audio:
-                raise invalid("script.audio_url has no audio stream")
-            stream = container.streams.audio[0]
-            rate = stream.rate or stream.codec_context.sample_rate or 48000
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
-            chunks: list[np.ndarray] = []
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-                if sum(len(c) for c in chunks) > MAX_AUDIO_SECONDS * rate:
-                    raise invalid(f"script.audio_url is longer than {MAX_AUDIO_SECONDS} s")
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
-    except av.FFmpegError as exc:
-        raise invalid("script.audio_url is not an audio file PyAV can decode") from exc
-    if not chunks:
+        pcm, rate = decode(data)
+    except NotAudio as exc:
+        raise invalid(f"script.audio_url is not audio: {exc}") from exc
+    if not len(pcm):
         raise invalid("script.audio_url decodes to no audio")
-    return np.concatenate(chunks).astype(np.int16), int(rate)
+    if len(pcm) > MAX_AUDIO_SECONDS * rate:
+        raise invalid(f"script.audio_url is longer than {MAX_AUDIO_SECONDS} s")
+    return pcm, rate
 
 
 # -- the registry of live streams ------------------------------------------------------------------
@@ -448,6 +439,7 @@ class StreamRegistry:
         self.config = config
         self.avatars = avatars
         self.sessions: dict[str, StreamSession] = {}
+        self.opening = 0  # streams whose avatar is being built, counted against max_streams
         self.chats: dict[str, list[dict]] = {}
         self.client: httpx.AsyncClient | None = None
         self.reader: SourceReader | None = None
@@ -455,7 +447,11 @@ class StreamRegistry:
 
     def get(self, kind: str, stream_id: str, owner: str | None = None) -> StreamSession:
         session = self.sessions.get(stream_id)
-        if session is None or session.kind != kind or (owner is not None and session.owner != owner):
+        if (
+            session is None
+            or session.kind != kind
+            or (owner is not None and session.owner != owner)
+        ):
             raise DidError(404, "NotFoundError", f"stream {stream_id} not found")
         return session
 
@@ -545,16 +541,26 @@ def _check_session_id(session: StreamSession, body: dict, name: str = "session_i
         raise DidError(403, "SessionError", f"{name} does not belong to stream {session.id}")
 
 
-async def _build_player(registry: StreamRegistry, kind: str, request: CreateStream, owner: str | None):
-    avatars, fps, resolution = registry.avatars, registry.config.fps, request.options.output_resolution
+async def _build_player(
+    registry: StreamRegistry, kind: str, request: CreateStream, owner: str | None
+):
+    avatars, fps, resolution = (
+        registry.avatars,
+        registry.config.fps,
+        request.options.output_resolution,
+    )
     try:
         if request.source_url is not None:
             image = await registry.reader.read(
                 request.source_url, what="source_url", max_bytes=registry.config.max_source_bytes
             )
             return await avatars.from_image(image, resolution=resolution, fps=fps)
-        presenter = request.presenter_id if kind == "clips" else owner
-        return await avatars.from_presenter(presenter, resolution=resolution, fps=fps)
+        if kind == "agents":  # the engine keeps no agents: a presenter id, else the default
+            try:
+                return await avatars.from_presenter(owner, resolution=resolution, fps=fps)
+            except UnknownPresenter:
+                return await avatars.from_presenter(None, resolution=resolution, fps=fps)
+        return await avatars.from_presenter(request.presenter_id, resolution=resolution, fps=fps)
     except NotImage as exc:
         raise invalid(f"source_url is not an image: {exc}") from exc
     except NoFace as exc:
@@ -568,11 +574,15 @@ async def create_stream(request: web.Request) -> web.Response:
     registry = request.app[STREAMS]
     kind, owner = _kind_of(request), request.match_info.get("agent_id")
     create = CreateStream.parse(kind, await read_json(request), registry.config)
-    if len(registry.sessions) >= registry.config.max_streams:
+    if len(registry.sessions) + registry.opening >= registry.config.max_streams:
         raise DidError(
             429, "TooManyRequestsError", f"at most {registry.config.max_streams} live streams"
         )
-    player = await _build_player(registry, kind, create, owner)
+    registry.opening += 1
+    try:
+        player = await _build_player(registry, kind, create, owner)
+    finally:
+        registry.opening -= 1
     stream_id = f"strm_{secrets.token_urlsafe(16)}"
     try:
         session = StreamSession(
@@ -594,7 +604,10 @@ async def create_stream(request: web.Request) -> web.Response:
             player.stop()
         raise
     log.info(
-        "stream %s (%s) created: %s %dpx", stream_id, kind, create.options.video_codec,
+        "stream %s (%s) created: %s %dpx",
+        stream_id,
+        kind,
+        create.options.video_codec,
         create.options.output_resolution,
     )
     body = {
@@ -634,18 +647,18 @@ async def create_talk(request: web.Request) -> web.Response:
     body = await read_json(request)
     _check_session_id(session, body)
     talk = TalkRequest.parse(body, registry.config)
-    if session.state.value == "offered":  # fail fast, before downloading any audio
+    if session.state is StreamState.OFFERED:  # fail fast, before downloading any audio
         raise NotAnswered("no answer")
     prefix = {"talks": "tlk", "clips": "clp"}.get(session.kind, "vid")
     video_id = f"{prefix}_{secrets.token_urlsafe(12)}"
     if talk.text is not None:
-        session.enqueue(Talk(video_id=video_id, text=talk.text))
+        await session.say(Talk(video_id=video_id, text=talk.text))
     else:
         data = await registry.reader.read(
             talk.audio_url, what="script.audio_url", max_bytes=registry.config.max_audio_bytes
         )
-        pcm, rate = await asyncio.get_running_loop().run_in_executor(None, decode_audio, data)
-        session.enqueue(Talk(video_id=video_id, pcm=pcm, sample_rate=rate))
+        pcm, rate = await asyncio.to_thread(decode_audio, data)
+        await session.say(Talk(video_id=video_id, pcm=pcm, sample_rate=rate))
     answer = {"status": "started", "session_id": session.session_id, "video_id": video_id}
     if session.kind == "talks":
         answer["talkId"] = video_id
@@ -723,17 +736,26 @@ async def send_chat_message(request: web.Request) -> web.Response:
             raise invalid("each message needs a role (user/assistant/system) and a content string")
         if len(message["content"]) > registry.config.max_text_chars:
             raise invalid(f"a message is longer than {registry.config.max_text_chars} characters")
-    if session.state.value == "offered":
+    if session.state is StreamState.OFFERED:
         raise NotAnswered("no answer")
     new = [{"role": m["role"], "content": m["content"]} for m in messages]
-    history.extend(m for m in new if m not in history[-len(new) :])
+    if history and new[: len(history)] == history:  # the client sent the whole conversation
+        history[:] = new
+    else:  # D-ID's demos send just the new message
+        history.extend(new)
     reply = await _answer(registry, history)
     history.append({"role": "assistant", "content": reply})
     video_id = f"vid_{secrets.token_urlsafe(12)}"
     session.send_message("chat/answer:" + quote(reply, safe=""))  # demos decodeURIComponent it
-    session.enqueue(Talk(video_id=video_id, text=reply[: registry.config.max_text_chars]))
+    await session.say(Talk(video_id=video_id, text=reply[: registry.config.max_text_chars]))
     return web.json_response(
-        {"chatMode": "Functional", "result": reply, "context": "", "matches": [], "video_id": video_id}
+        {
+            "chatMode": "Functional",
+            "result": reply,
+            "context": "",
+            "matches": [],
+            "video_id": video_id,
+        }
     )
 
 
@@ -741,7 +763,13 @@ async def _answer(registry: StreamRegistry, history: list[dict]) -> str:
     if registry.llm is None:
         last = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
         return f"You said: {last}"
-    reply = (await registry.llm(history)).strip()
+    try:
+        reply = (await asyncio.wait_for(registry.llm(history), LLM_TIMEOUT)).strip()
+    except (TimeoutError, RuntimeError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise DidError(
+            503, "ServiceUnavailableError", f"the chat model did not answer: {reason}"
+        ) from exc
     return reply or "Sorry, I have nothing to say to that."
 
 

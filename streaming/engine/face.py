@@ -142,7 +142,11 @@ def detect_face(image_rgb: np.ndarray) -> FaceLandmarks:
     height, width = image_rgb.shape[:2]
     grey = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY)
     scale = min(1.0, _DETECT_MAX_SIDE / max(height, width))
-    small = grey if scale == 1.0 else cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    small = (
+        grey
+        if scale == 1.0
+        else cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    )
     small = cv2.equalizeHist(small)
     min_side = max(24, int(0.06 * min(small.shape)))
 
@@ -189,7 +193,9 @@ def _find_eyes(face: np.ndarray) -> tuple[Point, Point, float] | None:
     top, bottom = int(0.12 * h), int(0.58 * h)
     band = face[top:bottom]
     min_side = max(8, int(0.12 * w))
-    found = _cascade("haarcascade_eye.xml").detectMultiScale(band, 1.08, 4, minSize=(min_side, min_side))
+    found = _cascade("haarcascade_eye.xml").detectMultiScale(
+        band, 1.08, 4, minSize=(min_side, min_side)
+    )
     left, right = [], []
     for ex, ey, ew, eh in found:
         cx, cy = ex + ew / 2, top + ey + eh / 2
@@ -340,7 +346,9 @@ def _astronaut() -> np.ndarray:
 
 def _astronaut_sepia() -> np.ndarray:
     rgb = _astronaut().astype(np.float32)
-    sepia = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]], np.float32)
+    sepia = np.array(
+        [[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]], np.float32
+    )
     return np.clip(rgb @ sepia.T, 0, 255).astype(np.uint8)
 
 

@@ -21,7 +21,7 @@ from .face import FaceLandmarks, as_rgb
 from .visemes import shape_of
 
 # Framing: the crop is FRAMING face-widths wide, centred a little below the face centre.
-FRAMING = 2.6
+FRAMING = 2.8
 MARGIN = 0.05  # extra border rendered around the frame so head motion never shows an edge
 
 # Mouth, in face widths (F) and heights (H) of the face box, at mouth_open = 1.
@@ -76,11 +76,15 @@ class _Region:
 class _Mouth:
     """Jaw drop, lip parting and lip spread as backward maps over the mouth-and-chin region."""
 
-    def __init__(self, base_side: int, face: tuple[float, float, float, float], center, left, right):
+    def __init__(
+        self, base_side: int, face: tuple[float, float, float, float], center, left, right
+    ):
         fx, fy, fw, fh = face
         cx, lip = center
         chin = fy + 1.05 * fh
-        self.region = _Region.clipped(cx - 0.55 * fw, lip - 0.22 * fh, cx + 0.55 * fw, chin + 0.3 * fh, base_side)
+        self.region = _Region.clipped(
+            cx - 0.55 * fw, lip - 0.22 * fh, cx + 0.55 * fw, chin + 0.3 * fh, base_side
+        )
         x, y = self.region.grid()
         dx = x[0] - cx
         half_width = max(0.6 * (right[0] - left[0]), 0.15 * fw)
@@ -91,7 +95,9 @@ class _Mouth:
         self.lip = (lip + curve).astype(np.float32)  # per column
         self.x, self.y = x, y
         d = y - self.lip
-        lens = np.clip(1.0 - (dx / half_width) ** 2, 0.0, 1.0) ** 0.8  # per column: lip-opening shape
+        lens = (
+            np.clip(1.0 - (dx / half_width) ** 2, 0.0, 1.0) ** 0.8
+        )  # per column: lip-opening shape
         jaw = np.exp(-((dx / (0.36 * fw)) ** 4))
         self.rise = (UPPER_LIP_RISE * fw * lens).astype(np.float32)  # per column
         self.drop = (LOWER_LIP_DROP * fw * lens).astype(np.float32)  # per column
@@ -100,10 +106,14 @@ class _Mouth:
         # Lower field: lip drop at the lip line blends into the jaw drop at the chin; the neck stays.
         blend = _smoothstep(0.0, 0.25 * fh, d)
         fade = 1.0 - _smoothstep(chin - 0.02 * fh, chin + 0.25 * fh, y)
-        self.lower = (((1.0 - blend) * self.drop + blend * JAW_DROP * fw * jaw) * fade).astype(np.float32)
+        self.lower = (((1.0 - blend) * self.drop + blend * JAW_DROP * fw * jaw) * fade).astype(
+            np.float32
+        )
         # Corners move out (wide) or in (rounded) around the lip line.
         spread = np.sin(np.pi * np.clip(dx / (1.6 * half_width), -1.0, 1.0))
-        self.spread = (MOUTH_SPREAD * fw * spread * np.exp(-((d / (0.1 * fh)) ** 2))).astype(np.float32)
+        self.spread = (MOUTH_SPREAD * fw * spread * np.exp(-((d / (0.1 * fh)) ** 2))).astype(
+            np.float32
+        )
 
     def draw(self, base: np.ndarray, out: np.ndarray, mouth_open: float, spread: float) -> None:
         """Write the warped mouth region of `base` into `out` (same shape)."""
@@ -111,10 +121,14 @@ class _Mouth:
         top = self.lip - m * self.rise  # per column: where the upper lip now ends
         bottom = self.lip + m * self.drop  # per column: where the lower lip now starts
         y = self.y
-        map_y = np.where(y < top, y + m * self.upper, np.where(y > bottom, y - m * self.lower, self.lip))
+        map_y = np.where(
+            y < top, y + m * self.upper, np.where(y > bottom, y - m * self.lower, self.lip)
+        )
         # (inside the opening map_y is the lip line; the inner mouth is painted over it below)
         map_x = self.x - (spread - 0.3 * m) * self.spread
-        region = cv2.remap(base, map_x, map_y.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        region = cv2.remap(
+            base, map_x, map_y.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         gap = bottom - top
         if m > 0.01 and float(gap.max()) > 0.5:
             inside = np.minimum(y - top, bottom - y)
@@ -141,7 +155,11 @@ class _Eye:
         half_width, half_height = 0.42 * eye_size, 0.15 * eye_size
         lash, skin = 0.06 * eye_size, 0.18 * eye_size
         self.region = _Region.clipped(
-            ex - 0.5 * eye_size, ey - half_height - lash - skin - 2, ex + 0.5 * eye_size, ey + half_height + 3, base_side
+            ex - 0.5 * eye_size,
+            ey - half_height - lash - skin - 2,
+            ex + 0.5 * eye_size,
+            ey + half_height + 3,
+            base_side,
         )
         x, y = self.region.grid()
         self.x, self.y = x, y
@@ -190,7 +208,7 @@ class TalkingHeadRenderer:
         self.base_side = base_side = int(round(self.size * (1 + 2 * MARGIN)))
         scale = base_side / crop
         x0 = fx + fw / 2 - crop / 2
-        y0 = fy + 0.78 * fh - crop / 2  # the face sits in the upper half of the frame
+        y0 = fy + 0.7 * fh - crop / 2  # the face sits in the upper half of the frame
         self.base = self._crop(image, x0, y0, scale, base_side)
 
         def to_base(point: tuple[float, float]) -> tuple[float, float]:
@@ -205,7 +223,9 @@ class TalkingHeadRenderer:
             to_base(landmarks.mouth_right),
         )
         eye_size = landmarks.eye_size * scale
-        self._eyes = [_Eye(base_side, to_base(p), eye_size) for p in (landmarks.eye_left, landmarks.eye_right)]
+        self._eyes = [
+            _Eye(base_side, to_base(p), eye_size) for p in (landmarks.eye_left, landmarks.eye_right)
+        ]
         self._pivot = (face[0] + face[2] / 2, face[1] + 1.4 * face[3])  # the neck: heads turn on it
         self._offset = MARGIN * self.size
 
@@ -249,13 +269,19 @@ class TalkingHeadRenderer:
         p = self._phases
         two_pi = 2 * np.pi
         angle = 0.9 * math.sin(two_pi * 0.13 * t + p[0]) + 0.5 * math.sin(two_pi * 0.31 * t + p[1])
-        dx = self.size * (0.006 * math.sin(two_pi * 0.09 * t + p[2]) + 0.003 * math.sin(two_pi * 0.21 * t + p[3]))
+        dx = self.size * (
+            0.006 * math.sin(two_pi * 0.09 * t + p[2]) + 0.003 * math.sin(two_pi * 0.21 * t + p[3])
+        )
         breath = math.sin(two_pi * t / 4.2 + p[4])
         dy = self.size * (0.004 * math.sin(two_pi * 0.17 * t + p[5]) + 0.003 * breath)
         return angle, dx, dy, 1.0 + 0.004 * breath
 
     def frame(
-        self, t: float, mouth_open: float = 0.0, viseme: str | None = None, spread: float | None = None
+        self,
+        t: float,
+        mouth_open: float = 0.0,
+        viseme: str | None = None,
+        spread: float | None = None,
     ) -> np.ndarray:
         """The RGB frame (size x size x 3, uint8) at time t with the mouth this open (0..1).
 
@@ -278,7 +304,11 @@ class TalkingHeadRenderer:
         matrix[0, 2] += dx - self._offset
         matrix[1, 2] += dy - self._offset
         return cv2.warpAffine(
-            work, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101
+            work,
+            matrix,
+            (self.size, self.size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT101,
         )
 
     def face_regions(self) -> dict[str, tuple[int, int, int, int]]:
@@ -286,6 +316,7 @@ class TalkingHeadRenderer:
 
         For tests and diagnostics: compare these regions across frames.
         """
+
         def out(region: _Region) -> tuple[int, int, int, int]:
             o = int(round(self._offset))
             return (region.x0 - o, region.y0 - o, region.x1 - o, region.y1 - o)

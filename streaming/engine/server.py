@@ -26,8 +26,6 @@ CONFIG = web.AppKey("engine_config", EngineConfig)
 MODULES = web.AppKey("engine_modules", dict)
 STARTED = web.AppKey("engine_started", float)
 
-OPTIONAL_MODULES = ("deepgram_listen", "groq_chat")
-
 
 class LocalAvatars:
     """did_streams' AvatarFactory on the local talking head: face, renderer, Piper, player.
@@ -36,9 +34,9 @@ class LocalAvatars:
     cached; each stream gets its own renderer and player.
     """
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, *, speaker=None) -> None:
         self.config = config
-        self._speaker = None
+        self._speaker = speaker  # a loaded tts.Speaker may be shared (tests do)
         self._speaker_lock = asyncio.Lock()
         self._faces = None
 
@@ -113,9 +111,14 @@ def build_app(
     config: EngineConfig | None = None,
     *,
     avatars: did_streams.AvatarFactory | None = None,
-    optional_modules: tuple[str, ...] = OPTIONAL_MODULES,
+    optional_modules: tuple[str, ...] | None = None,
 ) -> web.Application:
-    """The engine's aiohttp application: D-ID streams, Deepgram live, Groq chat, /health."""
+    """The engine's aiohttp application: D-ID streams, Deepgram live, Groq chat, /health.
+
+    `optional_modules` (default: config.optional_modules) names the other protocol modules;
+    one that is missing, fails to import, or fails to load its model at start-up is logged
+    and left out, and the rest of the engine serves on.
+    """
     config = config or EngineConfig.from_env()
     if config.loopback_ice:
         use_loopback_host_candidates()
@@ -126,17 +129,20 @@ def build_app(
     app.router.add_get("/health", health)
 
     llm = None
-    for name in optional_modules:
+    for name in config.optional_modules if optional_modules is None else optional_modules:
         module = _import_optional(name)
         app[MODULES][name] = module is not None
         if module is None:
             continue
+        hooks = len(app.on_startup)
         try:
             module.add_routes(app, config)
         except Exception:
             log.exception("engine module %s could not be mounted", name)
             app[MODULES][name] = False
             continue
+        for index in range(hooks, len(app.on_startup)):
+            app.on_startup[index] = _guarded_startup(name, app.on_startup[index])
         if name == "groq_chat":
             llm = _llm_of(module, app)
 
@@ -166,6 +172,19 @@ def _import_optional(name: str):
         return None
 
 
+def _guarded_startup(name: str, hook: Callable[[web.Application], Awaitable[None]]):
+    """A module's start-up hook (model loading) whose failure only takes that module down."""
+
+    async def start(app: web.Application) -> None:
+        try:
+            await hook(app)
+        except Exception:
+            log.exception("engine module %s failed to start; its routes will fail", name)
+            app[MODULES][name] = False
+
+    return start
+
+
 def _llm_of(module, app: web.Application) -> Callable[[list[dict]], Awaitable[str]] | None:
     """The Groq module's in-process completion, for agents chats, if it offers one."""
     complete = getattr(module, "complete", None)
@@ -173,6 +192,8 @@ def _llm_of(module, app: web.Application) -> Callable[[list[dict]], Awaitable[st
         return None
 
     async def answer(messages: list[dict]) -> str:
+        if not app[MODULES].get("groq_chat"):
+            raise RuntimeError("the chat model is not available")
         return await complete(app, messages)
 
     return answer
@@ -180,7 +201,9 @@ def _llm_of(module, app: web.Application) -> Callable[[list[dict]], Awaitable[st
 
 def main() -> None:
     """`python -m streaming.engine.server`: the engine without Django (reads ENGINE_* env)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     config = EngineConfig.from_env()
     web.run_app(build_app(config), host=config.host, port=config.port)
 

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -46,15 +45,22 @@ PEER_CHANNEL_GRACE = 0.25
 
 
 class Player(Protocol):
-    """The part of `streaming.engine.player.AvatarPlayer` a stream uses."""
+    """The part of `streaming.engine.player.AvatarPlayer` a stream uses.
+
+    `say_*` queue and return at once; `on_event(name, payload)` reports "stream/started" and
+    "stream/done" (payload with the `talk_id` given to `say_*`) as the audio track plays them.
+    """
 
     video: MediaStreamTrack
     audio: MediaStreamTrack
     is_speaking: bool
+    on_event: Callable[[str, dict], None] | None
 
-    async def say_text(self, text: str) -> Any: ...
+    async def say_text(self, text: str, *, talk_id: str | None = None) -> str: ...
 
-    async def say_audio(self, pcm: np.ndarray, sample_rate: int) -> Any: ...
+    async def say_audio(
+        self, pcm: np.ndarray, sample_rate: int, *, talk_id: str | None = None
+    ) -> str: ...
 
     def interrupt(self) -> Any: ...
 
@@ -170,7 +176,6 @@ class StreamSession:
         self._last_activity_clock = time.monotonic()
         self._on_closed = on_closed
         self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
         self._pc = RTCPeerConnection(
             RTCConfiguration(iceServers=[_ice_server(s) for s in ice_servers])
         )
@@ -180,14 +185,11 @@ class StreamSession:
         self._ready_message: str | None = None
         self._ready_only_on_own_channel = False
         self._pending_candidates: list = []
-        self._talks: asyncio.Queue[Talk] = asyncio.Queue()
-        self._current: Talk | None = None
         self._tasks: set[asyncio.Task] = set()
         self._connected = asyncio.Event()
-        self._channel_open = asyncio.Event()
         self._closing: asyncio.Task | None = None
         self.talks_done = 0
-        _set_event_callback(player, self._on_player_event)
+        player.on_event = self._on_player_event
 
     # -- signalling ---------------------------------------------------------------------------
 
@@ -198,7 +200,9 @@ class StreamSession:
         video = pc.addTransceiver(self.player.video, direction="sendonly")
         # Must happen before createOffer: only the offer's codec list binds the browser.
         audio.setCodecPreferences(codec_preferences("audio", "audio/opus"))
-        video.setCodecPreferences(codec_preferences("video", VIDEO_CODECS[self.options.video_codec]))
+        video.setCodecPreferences(
+            codec_preferences("video", VIDEO_CODECS[self.options.video_codec])
+        )
         self._own_channel = pc.createDataChannel(DATA_CHANNEL_LABEL)
         self._watch_channel(self._own_channel, peer_created=False)
         pc.on("datachannel", self._on_peer_channel)
@@ -219,14 +223,16 @@ class StreamSession:
         except Exception as exc:  # aiortc raises many types for a bad description
             if self.state is StreamState.CLOSED:
                 raise StreamClosed("the stream is closed") from exc
-            raise AnswerRejected(f"the SDP answer was rejected: {exc or type(exc).__name__}") from exc
+            raise AnswerRejected(
+                f"the SDP answer was rejected: {exc or type(exc).__name__}"
+            ) from exc
         self.state = StreamState.ANSWERED
         self.touch()
-        self._spawn(self._speak_talks(), "talks")
         self._spawn(self._announce_ready(), "ready")
         pending, self._pending_candidates = self._pending_candidates, []
         for candidate in pending:
-            await self._pc.addIceCandidate(candidate)
+            with contextlib.suppress(CandidateRejected):  # already answered with 200
+                await self._add_candidate(candidate)
 
     async def add_ice_candidate(
         self, candidate: str | None, sdp_mid: str | None, sdp_mline_index: int | None
@@ -240,64 +246,57 @@ class StreamSession:
             # Agents clients trickle ICE in parallel with the answer: keep them until it lands.
             self._pending_candidates.append(parsed)
             return
-        await self._pc.addIceCandidate(parsed)
+        await self._add_candidate(parsed)
+
+    async def _add_candidate(self, candidate) -> None:
+        try:
+            await self._pc.addIceCandidate(candidate)
+        except Exception as exc:  # e.g. an address aioice cannot use
+            log.info("stream %s: candidate refused: %s", self.id, exc)
+            raise CandidateRejected(f"the ICE candidate was refused: {exc}") from exc
 
     # -- talking ------------------------------------------------------------------------------
 
-    def enqueue(self, talk: Talk) -> int:
-        """Queue a talk behind the ones already queued; returns how many are waiting."""
+    async def say(self, talk: Talk) -> None:
+        """Queue a talk behind the ones already queued (the player speaks them in order)."""
         if self.state is StreamState.CLOSED:
             raise StreamClosed("the stream is closed")
         if self.state is StreamState.OFFERED:
             raise NotAnswered("the stream has no SDP answer yet")
-        self._talks.put_nowait(talk)
         self.touch()
-        return self._talks.qsize()
+        try:
+            if talk.text is not None:
+                await self.player.say_text(talk.text, talk_id=talk.video_id)
+            else:
+                await self.player.say_audio(talk.pcm, talk.sample_rate, talk_id=talk.video_id)
+        except RuntimeError as exc:  # the player stopped under us: the stream is closing
+            raise StreamClosed(str(exc)) from exc
+        except Exception as exc:
+            self.send_event(
+                "stream/error", {"talk_id": talk.video_id, "description": str(exc) or repr(exc)}
+            )
+            raise
 
     def interrupt(self) -> None:
         """Drop queued talks and cut the current one short (barge-in)."""
-        while not self._talks.empty():
-            self._talks.get_nowait()
         self.player.interrupt()
         self.touch()
 
     @property
     def is_busy(self) -> bool:
-        return (
-            self._current is not None
-            or not self._talks.empty()
-            or bool(getattr(self.player, "is_speaking", False))
-        )
-
-    async def _speak_talks(self) -> None:
-        while True:
-            talk = await self._talks.get()
-            self._current = talk
-            try:
-                if talk.text is not None:
-                    await self.player.say_text(talk.text)
-                else:
-                    await self.player.say_audio(talk.pcm, talk.sample_rate)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.exception("stream %s: talk %s failed", self.id, talk.video_id)
-                self.send_event("stream/error", {"description": str(exc) or type(exc).__name__})
-            finally:
-                self._current = None
-                self.talks_done += 1
-                self.touch()
+        return bool(getattr(self.player, "is_speaking", False))
 
     # -- data channel -------------------------------------------------------------------------
 
     def send_event(self, event: str, payload: dict | None = None) -> None:
-        """Send ``"<event>:<json>"`` the way D-ID does; queued until a channel is open."""
-        talk = self._current
-        body: dict[str, Any] = {}
-        if talk is not None:
-            body["video_id"] = talk.video_id
-            body["metadata"] = {"videoId": talk.video_id}
-        body.update(payload or {})
+        """Send ``"<event>:<json>"`` the way D-ID does; queued until a channel is open.
+
+        A talk's events carry its video id where D-ID's SDK reads it (``metadata.videoId``).
+        """
+        body: dict[str, Any] = dict(payload or {})
+        video_id = body.pop("talk_id", None)
+        if video_id is not None:
+            body = {"video_id": video_id, "metadata": {"videoId": video_id}, **body}
         self._deliver(f"{event}:{json.dumps(body, separators=(',', ':'))}")
 
     def send_message(self, message: str) -> None:
@@ -305,12 +304,12 @@ class StreamSession:
         self._deliver(message)
 
     def _on_player_event(self, name: str, payload: dict | None = None) -> None:
-        if threading.get_ident() != self._loop_thread:
-            self._loop.call_soon_threadsafe(self._on_player_event, name, payload)
-            return
+        """The player's `on_event`, called on the event loop as the audio track plays."""
         if self.state is StreamState.CLOSED:
             return
         self.touch()
+        if name == "stream/done":
+            self.talks_done += 1
         self.send_event(name, payload if isinstance(payload, dict) else None)
 
     def _open_channels(self) -> list[RTCDataChannel]:
@@ -340,7 +339,6 @@ class StreamSession:
     def _watch_channel(self, channel: RTCDataChannel, *, peer_created: bool) -> None:
         @channel.on("open")
         def _on_open() -> None:
-            self._channel_open.set()
             if peer_created:
                 self._on_peer_channel_open(channel)
             else:
@@ -355,7 +353,6 @@ class StreamSession:
         self._peer_channels.append(channel)
         self._watch_channel(channel, peer_created=True)
         if channel.readyState == "open":
-            self._channel_open.set()
             self._on_peer_channel_open(channel)
 
     def _on_peer_channel_open(self, channel: RTCDataChannel) -> None:
@@ -454,7 +451,6 @@ class StreamSession:
             "created_at": _iso(self.created_at),
             "last_activity": _iso(self.last_activity),
             "speaking": bool(getattr(self.player, "is_speaking", False)),
-            "queued_talks": self._talks.qsize(),
             "talks_done": self.talks_done,
             "video_codec": self.options.video_codec,
             "output_resolution": self.options.output_resolution,
@@ -472,12 +468,3 @@ def _ice_server(server: dict) -> RTCIceServer:
     return RTCIceServer(
         urls=server["urls"], username=server.get("username"), credential=server.get("credential")
     )
-
-
-def _set_event_callback(player: Player, callback: Callable[[str, dict | None], None]) -> None:
-    """Hook the player's `on_event(name, payload)` callback, whichever way it exposes it."""
-    setter = getattr(player, "set_event_handler", None)
-    if callable(setter):
-        setter(callback)
-    else:
-        player.on_event = callback  # type: ignore[attr-defined]

@@ -389,7 +389,8 @@ class LiveTranscription:
         if self._closed:
             return
         if self._in_speech:
-            await self._finish_segment(self.position, speech_final=False, from_finalize=True)
+            await self._finish_segment(self._flush_point(), speech_final=False, from_finalize=True)
+            self._in_speech, self._silence_start = False, None  # more speech: a new utterance
         elif self.position > self._segment_start:  # only silence since the last final
             await self._finish_segment(
                 self.position, speech_final=False, from_finalize=True, silent=True
@@ -400,7 +401,7 @@ class LiveTranscription:
         if self._closed:
             return
         if self._in_speech:
-            await self._finish_segment(self.position, speech_final=True)
+            await self._finish_segment(self._flush_point(), speech_final=True)
         await self.abort()
 
     async def abort(self) -> None:
@@ -413,6 +414,12 @@ class LiveTranscription:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    def _flush_point(self) -> int:
+        """Where to cut when told to: the running speculation's end if only silence followed."""
+        if self._speculation and self._silence_start is not None:
+            return self._speculation[0]
+        return self.position
 
     # -- the state machine, one 32 ms window at a time
 

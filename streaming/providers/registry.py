@@ -7,6 +7,8 @@ new loop per task).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -15,10 +17,32 @@ from .avatar.base import AvatarProvider
 from .avatar.did import DIDProvider, Kind
 from .avatar.heygen import HeyGenProvider
 from .errors import ProviderError
+from .http import make_client
 from .llm.groq import GroqChat
 from .stt.deepgram import DeepgramLiveSession
 
 DID_KINDS: dict[str, Kind] = {"did_talks": "talks", "did_clips": "clips", "did_agents": "agents"}
+
+# Integration tests fake the vendors at the HTTP boundary for every client this module hands out,
+# including those made in a Celery worker thread; a module global reaches them all.
+_transport_override: httpx.AsyncBaseTransport | None = None
+
+
+@contextmanager
+def use_transport(transport: httpx.AsyncBaseTransport) -> Iterator[None]:
+    """Route every provider client made meanwhile through `transport` (tests only)."""
+    global _transport_override
+    previous, _transport_override = _transport_override, transport
+    try:
+        yield
+    finally:
+        _transport_override = previous
+
+
+def _client(timeout: float) -> httpx.AsyncClient | None:
+    if _transport_override is None:
+        return None
+    return make_client(timeout=timeout, transport=_transport_override)
 
 
 def _settings():
@@ -41,6 +65,7 @@ def avatar_provider_for(avatar, *, client: httpx.AsyncClient | None = None) -> A
     """The provider client for `avatar.provider` (D-ID Talks/Clips/Agents or HeyGen)."""
     settings = _settings()
     timeout = settings.PROVIDER_TIMEOUT
+    client = client or _client(timeout)
     if avatar.provider == "heygen":
         if not settings.HEYGEN_API_KEY:
             raise ProviderError(
@@ -77,6 +102,7 @@ def stt_session(**options: Any) -> DeepgramLiveSession:
 
 def llm_client(*, http_client: httpx.AsyncClient | None = None) -> GroqChat:
     settings = _settings()
+    http_client = http_client or _client(settings.PROVIDER_TIMEOUT)
     return GroqChat(
         settings.GROQ_BASE_URL,
         settings.GROQ_API_KEY,

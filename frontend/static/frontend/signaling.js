@@ -1,7 +1,8 @@
 // The live page's WebSocket to our server: JSON control messages, binary microphone frames,
-// and reconnection with exponential backoff (the server keeps the conversation while we are away).
+// and reconnection with exponential backoff (1 s doubling to 30 s, six tries) after a dropped link.
 
-const FINAL_CLOSE_CODES = (code) => code === 1000 || (code >= 4000 && code < 5000);
+/** Normal closure and our application's 4xxx codes (refused, not found, ended): no retry. */
+const isFinalClose = (code) => code === 1000 || (code >= 4000 && code < 5000);
 const MAX_BUFFERED_BYTES = 256 * 1024; // drop mic frames rather than queue seconds of stale audio
 const MAX_QUEUED_MESSAGES = 50;
 
@@ -17,7 +18,8 @@ export class Signaling extends EventTarget {
     this.baseDelayMs = baseDelayMs;
     this.maxDelayMs = maxDelayMs;
     this.pingEveryMs = pingEveryMs;
-    this.attempt = 0;
+    this.attempt = 0; // reset by the first message on a socket, not by its opening: a server
+    this.everOpened = false; // that accepts and drops at once must not be retried forever
     this.ended = false; // set once the session is over: never reconnect after that
     this.socket = null;
     this.queue = [];
@@ -36,8 +38,8 @@ export class Signaling extends EventTarget {
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
     socket.addEventListener('open', () => {
-      const reconnected = this.attempt > 0;
-      this.attempt = 0;
+      const reconnected = this.everOpened;
+      this.everOpened = true;
       this.#flush();
       this.#startPinging();
       this.#emit('open', { reconnected });
@@ -82,6 +84,7 @@ export class Signaling extends EventTarget {
       return;
     }
     if (!message || typeof message.type !== 'string') return;
+    this.attempt = 0;
     if (message.type === 'pong' && typeof message.t === 'number') {
       this.rttMs = Math.max(0, Math.round(performance.now() - message.t));
     }
@@ -91,13 +94,15 @@ export class Signaling extends EventTarget {
   #closed(socket, event) {
     if (socket !== this.socket) return;
     clearInterval(this.pingTimer);
-    if (this.ended || FINAL_CLOSE_CODES(event.code)) {
+    if (this.ended || isFinalClose(event.code)) {
       this.ended = true;
+      this.queue = [];
       this.#emit('closed', { code: event.code, reason: event.reason });
       return;
     }
     if (this.attempt >= this.maxRetries) {
       this.ended = true;
+      this.queue = [];
       this.#emit('gave-up', { attempts: this.attempt, code: event.code });
       return;
     }
@@ -116,6 +121,7 @@ export class Signaling extends EventTarget {
 
   #startPinging() {
     clearInterval(this.pingTimer);
+    this.send('ping', { t: performance.now() }); // a first round trip right away, for the readout
     this.pingTimer = setInterval(() => this.send('ping', { t: performance.now() }), this.pingEveryMs);
   }
 

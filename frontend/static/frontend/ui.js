@@ -96,7 +96,7 @@ export class LiveView {
   setMic(on) {
     this.live.dataset.mic = on ? 'on' : 'off';
     this.micButton.setAttribute('aria-pressed', String(on));
-    this.micButton.textContent = on ? '🎙 Mic off' : '🎙 Mic on';
+    this.micButton.textContent = on ? 'Mic off' : 'Mic on';
     this.micButton.classList.toggle('active', on);
     if (!on) this.setLevel(0);
   }
@@ -130,18 +130,18 @@ export class LiveView {
   }
 
   /** transcript.final: confirm the matching pending message, or add the spoken one. */
-  addUserMessage(text, messageId) {
+  addUserMessage(text, messageId, source = 'voice') {
     this.showInterim('');
     const pending = [...this.list.querySelectorAll('li[data-role="user"][data-pending="true"]')].find(
       (item) => item.querySelector('.text').textContent === text,
     );
-    const item = pending ?? this.#message('user', text, 'voice');
+    const item = pending ?? this.#message('user', text, source);
     delete item.dataset.pending;
     if (messageId != null) item.dataset.messageId = String(messageId);
     return item;
   }
 
-  /** reply.started: a new assistant message that deltas are appended to. */
+  /** reply.started: a new assistant message that deltas are appended to (#reply is the latest). */
   startReply(messageId) {
     this.reply?.removeAttribute('id');
     this.reply = this.#message('assistant', '', null);
@@ -151,20 +151,19 @@ export class LiveView {
     return this.reply;
   }
 
-  appendReply(text) {
-    if (!this.reply || this.reply.dataset.streaming !== 'true') this.startReply(null);
-    this.reply.querySelector('.text').textContent += text;
+  /** reply.delta: appended to its own message, even if a newer reply has started meanwhile. */
+  appendReply(text, messageId) {
+    const item = this.#replyFor(messageId);
+    item.querySelector('.text').textContent += text;
     this.#scroll();
   }
 
   /** reply.done: the saved text wins over the streamed one; timings shown under the turn. */
   finishReply({ message, text, interrupted, timings }) {
-    if (!this.reply || this.reply.dataset.streaming !== 'true') this.startReply(message);
-    const item = this.reply;
+    const item = this.#replyFor(message);
     delete item.dataset.streaming;
-    if (message != null) item.dataset.messageId = String(message);
     if (typeof text === 'string' && text) item.querySelector('.text').textContent = text;
-    if (interrupted) {
+    if (interrupted && item.dataset.interrupted !== 'true') {
       item.dataset.interrupted = 'true';
       const badge = document.createElement('span');
       badge.className = 'badge';
@@ -172,15 +171,29 @@ export class LiveView {
       item.querySelector('header').append(badge);
     }
     if (timings && Object.keys(timings).length) {
+      item.querySelector('.timings')?.remove();
       item.append(timingList(timings));
       this.setLatency(timings);
     }
     this.#scroll();
   }
 
+  /** A typed message the server refused: take it back so the user can fix and resend it. */
+  withdrawPendingUserMessage() {
+    const pending = [...this.list.querySelectorAll('li[data-role="user"][data-pending="true"]')].pop();
+    if (!pending) return;
+    const text = pending.querySelector('.text').textContent;
+    pending.remove();
+    if (!this.input.value) {
+      this.input.value = text;
+      this.#count();
+    }
+  }
+
   setLatency(timings) {
     const parts = orderedTimings(timings).map(([name, ms]) => `${name} ${ms} ms`);
     this.latency.textContent = parts.length ? `Last turn: ${parts.join(' · ')}` : '';
+    for (const key of Object.keys(this.latency.dataset)) delete this.latency.dataset[key];
     for (const [key, ms] of Object.entries(timings)) {
       if (typeof ms === 'number') this.latency.dataset[camel(key)] = String(Math.round(ms));
     }
@@ -207,14 +220,28 @@ export class LiveView {
     return text;
   }
 
-  showEnded(historyUrl) {
+  /** Offer the saved conversation (or the history list when none was started) and a new one. */
+  showEnded(historyUrl, { started = true } = {}) {
     this.setControlsEnabled(false);
     this.setEndEnabled(false);
     this.showInterim('');
     this.showUnmute(false);
     if (historyUrl) this.historyLink.href = historyUrl;
+    this.historyLink.textContent = started ? 'View this conversation' : 'My conversations';
     this.endedActions.hidden = false;
     this.form.hidden = true;
+  }
+
+  #replyFor(messageId) {
+    if (messageId != null) {
+      const item = this.list.querySelector(`li[data-role="assistant"][data-message-id="${CSS.escape(String(messageId))}"]`);
+      if (item) return item;
+    }
+    if (this.reply?.dataset.streaming === 'true' && !this.reply.dataset.messageId) {
+      if (messageId != null) this.reply.dataset.messageId = String(messageId);
+      return this.reply;
+    }
+    return this.startReply(messageId);
   }
 
   #message(role, text, source) {

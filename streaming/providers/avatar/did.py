@@ -226,9 +226,16 @@ class DIDProvider(AvatarProvider):
                 "D-ID stream %s: no server-side interrupt; letting the sentence finish", stream.id
             )
             return
-        await self._call(
-            "POST", self._stream_path(stream, "/interrupt"), {"session_id": stream.session_id}
-        )
+        try:
+            await self._call(
+                "POST", self._stream_path(stream, "/interrupt"), {"session_id": stream.session_id}
+            )
+        except ProviderRejected as exc:
+            if exc.status not in (404, 405, 410):
+                raise
+            # Barge-in is best effort: a stream (or a server) that cannot interrupt has nothing
+            # left to stop that the caller could act on.
+            log.info("D-ID stream %s: interrupt not possible (%s)", stream.id, exc.status)
 
     async def close(self, stream: Stream) -> None:
         try:

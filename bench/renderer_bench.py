@@ -1,0 +1,110 @@
+"""Renderer frame time at 256, 512 and 720 px on one core, and what the rest of a frame costs.
+
+    .venv/bin/python bench/renderer_bench.py [--frames 250] [--threads 1]
+
+Renders `--frames` frames of speech-like mouth motion (blinks and head motion included) per
+size, single-threaded by default so the number is "one core's worth", and also times turning
+the frame into an `av.VideoFrame` (what the video track adds). Writes
+bench/results/renderer.json and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from av import VideoFrame
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from streaming.engine.face import detect_face, presenter_image  # noqa: E402
+from streaming.engine.renderer import TalkingHeadRenderer  # noqa: E402
+
+SIZES = (256, 512, 720)
+FPS = 25
+RESULTS = Path(__file__).resolve().parent / "results" / "renderer.json"
+
+
+def bench_size(image, landmarks, size: int, frames: int) -> dict:
+    started = time.perf_counter()
+    renderer = TalkingHeadRenderer(image, landmarks, size)
+    setup_ms = (time.perf_counter() - started) * 1000
+    visemes = ["sil", "aa", "E", "O", "I", "U", "PP", "FF"]
+    renderer.frame(0.0, 0.5, "aa")  # first-touch allocations out of the measurement
+    render, convert = [], []
+    for i in range(frames):
+        t = i / FPS
+        mouth = max(0.0, np.sin(2 * np.pi * 3.1 * t)) * (i % 50 < 40)  # talk, pause, talk
+        started = time.perf_counter()
+        image_out = renderer.frame(t, float(mouth), visemes[i % len(visemes)])
+        render.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        VideoFrame.from_ndarray(image_out, format="rgb24")
+        convert.append((time.perf_counter() - started) * 1000)
+    render.sort()
+    return {
+        "size": size,
+        "frames": frames,
+        "setup_ms": round(setup_ms, 1),
+        "render_ms_mean": round(statistics.fmean(render), 3),
+        "render_ms_median": round(statistics.median(render), 3),
+        "render_ms_p95": round(render[int(0.95 * (len(render) - 1))], 3),
+        "render_ms_max": round(render[-1], 3),
+        "to_videoframe_ms_mean": round(statistics.fmean(convert), 3),
+        "budget_ms_at_25fps": 1000 / FPS,
+        "share_of_one_core_at_25fps": round(statistics.fmean(render) * FPS / 1000, 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=250)
+    parser.add_argument("--threads", type=int, default=1, help="OpenCV threads (1 = one core)")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    cv2.setNumThreads(args.threads)
+
+    image = presenter_image("local-astronaut")
+    started = time.perf_counter()
+    landmarks = detect_face(image)
+    detect_ms = (time.perf_counter() - started) * 1000
+
+    results = [bench_size(image, landmarks, size, args.frames) for size in SIZES]
+    report = {
+        "benchmark": "renderer",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {
+            "python": platform.python_version(),
+            "cpu_count": __import__("os").cpu_count(),
+            "opencv": cv2.__version__,
+            "opencv_threads": args.threads,
+        },
+        "source": "skimage.data.astronaut (512x512)",
+        "landmark_detection_ms": round(detect_ms, 1),
+        "sizes": results,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+
+    print(f"landmarks: {detect_ms:.0f} ms once per photo; OpenCV threads: {args.threads}")
+    print(
+        f"{'size':>6} {'mean':>8} {'median':>8} {'p95':>8} {'max':>8} {'+VideoFrame':>12} {'core@25fps':>11}"
+    )
+    for r in results:
+        print(
+            f"{r['size']:>6} {r['render_ms_mean']:>6.2f}ms {r['render_ms_median']:>6.2f}ms "
+            f"{r['render_ms_p95']:>6.2f}ms {r['render_ms_max']:>6.2f}ms "
+            f"{r['to_videoframe_ms_mean']:>10.2f}ms {r['share_of_one_core_at_25fps']:>10.1%}"
+        )
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

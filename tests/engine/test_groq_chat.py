@@ -1,0 +1,292 @@
+"""The local engine's Groq chat API, as the official `groq` SDK and plain HTTP clients see it.
+
+The bundled SmolLM2 answers whatever model is asked for; replies stream as OpenAI-style
+server-sent events ending in `[DONE]`; wrong keys and bad bodies get Groq-shaped errors; and
+the next turn of a conversation reuses the work done for the previous one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+
+import httpx
+import pytest
+from aiohttp import web
+from groq import AsyncGroq, AuthenticationError
+
+from streaming.engine import groq_chat
+
+pytestmark = pytest.mark.engine
+
+logger = logging.getLogger(__name__)
+
+KEY = "test-engine-key"
+PERSONA = {
+    "role": "system",
+    "content": "You are Ada, a friendly software engineer. Answer in one short sentence.",
+}
+
+
+class RunningEngine:
+    """An aiohttp app served on 127.0.0.1 from its own thread and event loop."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> RunningEngine:
+        self._thread.start()
+        if not self._ready.wait(120):
+            raise RuntimeError("the engine did not start")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.call(self._runner.cleanup())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self._runner = web.AppRunner(self.app)
+        self.loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self.loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self.loop.run_forever()
+
+    def call(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(120)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    app = web.Application()
+    groq_chat.add_routes(app, {"api_key": KEY, "groq_model": "llama-3.3-70b-versatile"})
+    with RunningEngine(app) as running:
+        yield running
+
+
+@pytest.fixture
+async def groq(engine):
+    client = AsyncGroq(base_url=engine.url, api_key=KEY, max_retries=0)
+    yield client
+    await client.close()
+
+
+def raw_post(engine, body, key: str = KEY) -> httpx.Response:
+    return httpx.post(
+        f"{engine.url}/openai/v1/chat/completions",
+        content=body if isinstance(body, str) else json.dumps(body),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        timeout=60,
+    )
+
+
+async def test_the_groq_sdk_streams_a_reply(groq):
+    stream = await groq.chat.completions.create(
+        model="llama-3.1-8b-instant",
+        messages=[PERSONA, {"role": "user", "content": "Hi Ada! What do you do for a living?"}],
+        stream=True,
+        max_tokens=48,
+    )
+    chunks = [chunk async for chunk in stream]
+
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip()
+    assert {c.model for c in chunks} == {"llama-3.1-8b-instant"}  # echoed, as Groq does
+    assert len({c.id for c in chunks}) == 1
+    last = chunks[-1]
+    assert last.choices[0].finish_reason in ("stop", "length")
+    usage = last.x_groq.usage
+    assert usage.prompt_tokens > 0 and usage.completion_tokens > 0
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+
+def test_the_event_stream_ends_with_done(engine):
+    body = {
+        "model": "any-model",
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "stream": True,
+        "max_tokens": 8,
+        "stream_options": {"include_usage": True},
+    }
+    response = raw_post(engine, body)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    events = [line[len("data: ") :] for line in response.text.split("\n\n") if line]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert chunks[-2]["choices"][0]["finish_reason"] in ("stop", "length")
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] >= 1
+
+
+async def test_a_non_streaming_completion_carries_its_usage(groq):
+    async def ask(**options):
+        return await groq.chat.completions.create(
+            model="llama-3.1-8b-instant",
+            messages=[PERSONA, {"role": "user", "content": "What is the capital of France?"}],
+            **options,
+        )
+
+    completion = await ask(max_tokens=32, temperature=0)
+    assert completion.object == "chat.completion"
+    assert completion.choices[0].message.role == "assistant"
+    assert completion.choices[0].message.content.strip()
+    assert completion.choices[0].finish_reason in ("stop", "length")
+    assert 0 < completion.usage.completion_tokens <= 32
+    assert completion.usage.prompt_tokens > completion.usage.prompt_tokens_details.cached_tokens
+
+    again = await ask(max_tokens=32, temperature=0)  # greedy: the same words again
+    assert again.choices[0].message.content == completion.choices[0].message.content
+
+    cut = await ask(max_completion_tokens=3)
+    assert cut.choices[0].finish_reason == "length"
+    assert cut.usage.completion_tokens <= 4
+
+
+async def test_a_wrong_key_gets_a_groq_401(engine):
+    async with AsyncGroq(base_url=engine.url, api_key="wrong", max_retries=0) as wrong:
+        with pytest.raises(AuthenticationError) as refused:
+            await wrong.chat.completions.create(
+                model="x", messages=[{"role": "user", "content": "hi"}]
+            )
+    assert refused.value.status_code == 401
+    assert refused.value.body == {
+        "error": {
+            "message": "Invalid API Key",
+            "type": "invalid_request_error",
+            "code": "invalid_api_key",
+        }
+    }
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{engine.url}/openai/v1/models")).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "mentions"),
+    [
+        ("{not json", "not valid JSON"),
+        ([1, 2], "JSON object"),
+        ({"messages": [{"role": "user", "content": "hi"}]}, "model"),
+        ({"model": "m", "messages": []}, "messages"),
+        ({"model": "m", "messages": [{"role": "wizard", "content": "hi"}]}, "role"),
+        ({"model": "m", "messages": [{"role": "user", "content": 42}]}, "content"),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 3},
+            "temperature",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0},
+            "max_tokens",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stop": list("abcde")},
+            "stop",
+        ),
+        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 2}, "'n'"),
+    ],
+)
+def test_a_bad_body_gets_a_400_that_names_the_problem(engine, body, mentions):
+    response = raw_post(engine, body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["code"]
+    assert mentions in error["message"]
+
+
+def test_a_prompt_that_cannot_fit_is_a_400_context_length_error(engine):
+    huge = "word " * 5000
+    response = raw_post(engine, {"model": "m", "messages": [{"role": "user", "content": huge}]})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "context_length_exceeded"
+
+
+async def test_the_next_turn_reuses_the_conversation_so_far(groq):
+    async def turn(messages):
+        first_token = None
+        started = asyncio.get_running_loop().time()
+        text, usage = "", None
+        stream = await groq.chat.completions.create(
+            model="llama-3.1-8b-instant", messages=messages, stream=True, max_tokens=40
+        )
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                first_token = first_token or asyncio.get_running_loop().time() - started
+                text += chunk.choices[0].delta.content
+            if chunk.x_groq and chunk.x_groq.usage:
+                usage = chunk.x_groq.usage
+        return text, usage, first_token
+
+    persona = {
+        "role": "system",
+        "content": PERSONA["content"] + " You live in Cambridge and love Rust, tea and long walks.",
+    }
+    history = [persona, {"role": "user", "content": "Where do you live?"}]
+    reply, first, first_latency = await turn(history)
+    history += [
+        {"role": "assistant", "content": reply},
+        {"role": "user", "content": "What do you like?"},
+    ]
+    _, second, second_latency = await turn(history)
+    logger.info(
+        "first token: turn 1 %.3f s (%d prompt tokens), turn 2 %.3f s (%d of %d cached)",
+        first_latency,
+        first.prompt_tokens,
+        second_latency,
+        second.prompt_tokens_details.cached_tokens,
+        second.prompt_tokens,
+    )
+    # Everything up to the first reply was evaluated already and must not be paid for again.
+    assert second.prompt_tokens_details.cached_tokens >= first.prompt_tokens
+
+
+async def test_the_models_list_says_who_really_answers(groq):
+    models = await groq.models.list()
+    ids = [m.id for m in models.data]
+    assert ids[0] == "smollm2-135m-instruct"
+    assert {"llama-3.1-8b-instant", "llama-3.3-70b-versatile"} <= set(ids)
+    alias = next(m for m in models.data if m.id == "llama-3.1-8b-instant")
+    assert "smollm2-135m-instruct" in alias.owned_by
+    retrieved = await groq.models.retrieve("gpt-anything")
+    assert retrieved.id == "gpt-anything" and "smollm2" in retrieved.owned_by
+
+
+async def test_concurrent_requests_are_answered_one_after_the_other(groq):
+    async def ask(question: str):
+        return await groq.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": question}], max_tokens=12
+        )
+
+    replies = await asyncio.gather(*(ask(f"Say the number {n}.") for n in range(3)))
+    assert all(r.choices[0].message.content for r in replies)
+    assert max(r.usage.queue_time for r in replies) > 0
+
+
+def test_other_engine_modules_can_chat_in_process(engine):
+    async def ask() -> tuple[list[str], str]:
+        pieces = [
+            p
+            async for p in groq_chat.complete_chat(
+                engine.app, [{"role": "user", "content": "Say hi."}], max_tokens=12
+            )
+        ]
+        whole = await groq_chat.complete(
+            engine.app, [{"role": "user", "content": "Say bye."}], max_tokens=12
+        )
+        return pieces, whole
+
+    pieces, whole = engine.call(ask())
+    assert "".join(pieces).strip() and whole.strip()

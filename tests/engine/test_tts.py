@@ -1,0 +1,93 @@
+"""Speech for the avatar: Piper audio with a mouth that moves while the voice does."""
+
+from __future__ import annotations
+
+import io
+import wave
+
+import numpy as np
+import pytest
+
+from streaming.engine.tts import NotAudio, utterance_from_audio, utterance_from_file
+
+pytestmark = pytest.mark.engine
+
+
+def loudness_per_frame(pcm: np.ndarray, sample_rate: int, frames: int, fps: int = 25) -> np.ndarray:
+    audio = pcm.astype(np.float32) / 32768
+    hop = sample_rate / fps
+    return np.array(
+        [
+            np.sqrt(np.mean(audio[int(i * hop) : int((i + 1) * hop)] ** 2) + 1e-12)
+            for i in range(frames)
+        ]
+    )
+
+
+def test_a_sentence_sounds_as_long_as_it_should_and_the_mouth_moves_while_it_plays(speaker):
+    utterance = speaker.synthesize("Hello, my name is Joe and I am glad to meet you.")
+    assert utterance.sample_rate == 22050 and utterance.pcm.dtype == np.int16
+    assert 2.0 < utterance.duration < 5.0
+    assert len(utterance.mouth) == int(np.ceil(utterance.duration * 25))
+    assert len(utterance.visemes) == len(utterance.mouth)
+
+    loud = loudness_per_frame(utterance.pcm, utterance.sample_rate, len(utterance.mouth)) > 0.03
+    assert utterance.mouth[loud].mean() > 0.3  # open while the voice is loud
+    assert (utterance.mouth[loud] > 0.05).mean() > 0.85
+    assert utterance.mouth.max() > 0.7
+    assert utterance.mouth[0] < 0.1 and utterance.mouth[-1] < 0.05  # closed before and after
+    assert {"aa", "E", "O"} & set(utterance.visemes) and "PP" in utterance.visemes  # "my", "am"
+
+
+def test_long_text_arrives_sentence_by_sentence(speaker):
+    sentences = speaker.sentences(
+        "The first one is short. The second one is a little longer. Third!"
+    )
+    first = next(sentences)
+    assert 0.8 < first.duration < 3.0 and first.mouth.max() > 0.5
+    rest = list(sentences)
+    assert len(rest) == 2
+    assert all(u.timings["rtf"] < 1.0 for u in [first, *rest])  # faster than real time
+
+
+def test_recorded_speech_moves_the_mouth_with_its_loudness():
+    rate = 16000
+    t = np.arange(rate) / rate
+    syllables = 0.6 * np.sin(2 * np.pi * 180 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)) ** 2
+    silence = np.zeros(rate // 2)
+    pcm = (np.concatenate([silence, syllables, silence]) * 32767).astype(np.int16)
+
+    utterance = utterance_from_audio(pcm, rate)
+    assert utterance.duration == pytest.approx(2.0)
+    assert utterance.visemes is None
+    mouth = utterance.mouth
+    assert mouth[:11].max() == 0.0 and mouth[-11:].max() == 0.0  # shut in the silences
+    assert mouth[13:37].max() > 0.8
+    loudness = loudness_per_frame(pcm, rate, len(mouth))
+    assert np.corrcoef(mouth, loudness)[0, 1] > 0.8
+
+
+def test_an_audio_file_becomes_an_utterance_and_other_bytes_are_refused():
+    rate = 22050
+    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(rate // 2) / rate) * 32767).astype(np.int16)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(tone.tobytes())
+
+    utterance = utterance_from_file(buffer.getvalue())
+    assert utterance.sample_rate == rate
+    assert utterance.duration == pytest.approx(0.5, abs=0.01)
+    with pytest.raises(NotAudio):
+        utterance_from_file(b"definitely not audio")
+
+
+def test_resampling_to_48_khz_keeps_the_length_and_the_mouth(speaker):
+    utterance = speaker.synthesize("Testing, one, two.")
+    at_48k = utterance.resampled(48000)
+    assert at_48k.sample_rate == 48000
+    assert at_48k.duration == pytest.approx(utterance.duration, abs=1e-3)
+    assert np.array_equal(at_48k.mouth, utterance.mouth)
+    assert np.abs(at_48k.pcm).max() > 10000  # not attenuated to nothing
