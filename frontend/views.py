@@ -7,7 +7,6 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
 from avatars.models import Avatar
-from conversations.models import Conversation
 from conversations.services import SessionLimitReached, start_conversation
 
 

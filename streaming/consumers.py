@@ -18,7 +18,14 @@ from conversations.models import Conversation, Message
 
 from . import cancellation, events
 from .pipeline import is_barge_in
-from .protocol import ClientMessage, ProtocolError, check_audio_frame, error, message, parse_text_frame
+from .protocol import (
+    ClientMessage,
+    ProtocolError,
+    check_audio_frame,
+    error,
+    message,
+    parse_text_frame,
+)
 from .providers.errors import ProviderError
 from .providers.registry import avatar_provider_for, stt_session
 

@@ -75,19 +75,19 @@ class Session:
     async def send(self, **payload) -> None:
         await self.ws.send_json_to(payload)
 
-    async def receive(self, timeout: float = 10) -> dict:
-        message = await self.ws.receive_json_from(timeout=timeout)
+    async def receive(self, within: float = 10) -> dict:
+        message = await self.ws.receive_json_from(timeout=within)
         self.seen.append(message)
         return message
 
-    async def expect(self, kind: str, timeout: float = 15) -> dict:
+    async def expect(self, kind: str, within: float = 15) -> dict:
         """The next message of type `kind`, skipping others (they stay in `seen`)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError(f"no {kind!r} within {timeout}s; saw {[m['type'] for m in self.seen]}")
-            message = await self.receive(timeout=remaining)
+                raise AssertionError(f"no {kind!r} within {within}s; saw {[m['type'] for m in self.seen]}")
+            message = await self.receive(within=remaining)
             if message["type"] == kind:
                 return message
 
@@ -114,9 +114,9 @@ def open_session():
     return open_
 
 
-async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
+async def wait_for(predicate, within: float = 10.0, interval: float = 0.05):
     """Poll an async or sync predicate until it is truthy."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         value = predicate()
         if asyncio.iscoroutine(value):

@@ -9,7 +9,7 @@ def test_bootstrap_creates_users_persona_voice_and_demo_avatar_once(settings, tm
 
     from avatars.models import Avatar, Persona, Voice
 
-    settings.BASE_DIR = tmp_path
+    settings.VAR_DIR = tmp_path / "var"
     call_command("bootstrap")
     first = capsys.readouterr().out
     assert "Created user demo /" in first and "Created user admin /" in first

@@ -242,7 +242,7 @@ async def test_provider_failures_give_a_clear_error_and_end_the_session(
     for name, value in failure.items():
         setattr(fake_did, name, value)
     session = await open_session(conversation, alice, expect_offer=False)
-    error = await session.expect("error", timeout=40)
+    error = await session.expect("error", within=40)
     assert error["code"] == code and error["message"]
     assert "did-test-key" not in error["message"]
     ended = await session.expect("session.ended")
@@ -268,7 +268,7 @@ async def test_a_speak_failure_mid_reply_is_reported_and_the_stream_closed_at_th
 
     fake_did.handler = failing_talks
     await session.send(type="chat.text", text="Hello?")
-    error = await session.expect("error", timeout=30)
+    error = await session.expect("error", within=30)
     assert error["code"] == "provider_unavailable"
     await session.expect("reply.done")
     await session.send(type="session.end")

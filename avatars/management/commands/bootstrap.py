@@ -20,7 +20,7 @@ LOCAL_VOICES = [
 
 
 def credentials_file() -> Path:
-    return Path(settings.BASE_DIR) / "var" / "credentials.txt"
+    return Path(settings.VAR_DIR) / "credentials.txt"
 
 
 def astronaut_png() -> bytes:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from .vendor_wire import Sleeper, Wire
 
 from streaming.providers.http import RetryPolicy
+
+from .vendor_wire import Sleeper, Wire
 
 
 @pytest.fixture

@@ -13,11 +13,12 @@ from dataclasses import asdict
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from .vendor_wire import DEEPGRAM_KEY, load
 from websockets.asyncio.server import serve
 
 from streaming.providers.errors import ProviderRejected, ProviderUnavailable
 from streaming.providers.stt.deepgram import DeepgramLiveSession, environment_for
+
+from .vendor_wire import DEEPGRAM_KEY, load
 
 LIVE = load("deepgram_live.json")
 PCM_20MS = b"\x10\x00" * 320  # 20 ms of 16 kHz mono PCM16

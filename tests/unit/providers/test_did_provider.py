@@ -10,7 +10,6 @@ import time
 
 import httpx
 import pytest
-from .vendor_wire import DID_KEY, answer, assert_sent, load
 
 from avatars.models import Avatar, Voice
 from streaming.providers.avatar.did import DIDProvider
@@ -20,6 +19,8 @@ from streaming.providers.errors import (
     ProviderUnavailable,
 )
 from streaming.providers.http import RetryPolicy
+
+from .vendor_wire import DID_KEY, answer, assert_sent, load
 
 BASE = "https://api.d-id.com"
 TALKS = load("did_talks_stream.json")

@@ -8,10 +8,11 @@ import logging
 
 import httpx
 import pytest
-from .vendor_wire import GROQ_KEY, load
 
 from streaming.providers.errors import ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from streaming.providers.llm.groq import GroqChat
+
+from .vendor_wire import GROQ_KEY, load
 
 BASE = "http://127.0.0.1:8700"
 GROQ = load("groq_stream.json")

@@ -7,12 +7,13 @@ import logging
 
 import httpx
 import pytest
-from .vendor_wire import HEYGEN_KEY, answer, assert_sent, load
 
 from avatars.models import Avatar, Voice
 from streaming.providers.avatar.base import Stream
 from streaming.providers.avatar.heygen import HeyGenProvider, quality_for
 from streaming.providers.errors import ProviderRejected, ProviderUnavailable
+
+from .vendor_wire import HEYGEN_KEY, answer, assert_sent, load
 
 BASE = "https://api.heygen.com"
 HEYGEN = load("heygen_streaming.json")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from .vendor_wire import DEEPGRAM_KEY, DID_KEY, GROQ_KEY, HEYGEN_KEY
 
 from avatars.models import Avatar
 from streaming.providers.avatar.did import DIDProvider
 from streaming.providers.avatar.heygen import HeyGenProvider
 from streaming.providers.errors import ProviderError
 from streaming.providers.registry import avatar_provider_for, llm_client, stt_session
+
+from .vendor_wire import DEEPGRAM_KEY, DID_KEY, GROQ_KEY, HEYGEN_KEY
 
 
 @pytest.fixture
