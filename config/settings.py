@@ -117,6 +117,9 @@ REAPER_INTERVAL = env.float("REAPER_INTERVAL", default=30.0)
 # Live sessions
 SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=300)  # seconds, D-ID's maximum
 MAX_LIVE_SESSIONS_PER_USER = env.int("MAX_LIVE_SESSIONS_PER_USER", default=3)
+# A dropped socket may come back (the page reconnects); end the conversation only after this.
+# 0 ends it at once. A closed tab says session.end and ends at once anyway.
+DISCONNECT_GRACE_SECONDS = env.int("DISCONNECT_GRACE_SECONDS", default=10)
 CHAT_MESSAGES_PER_MINUTE = env.int("CHAT_MESSAGES_PER_MINUTE", default=30)
 LLM_HISTORY_TOKENS = env.int("LLM_HISTORY_TOKENS", default=1500)
 LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=200)

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation, Message
 
-from . import cancellation, events
+from . import cancellation, events, presence
 from .pipeline import is_barge_in
 from .protocol import (
     ClientMessage,
@@ -95,6 +95,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_TOO_MANY)
             return
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await presence.attach(conversation.pk, self.channel_name)
         await self.send_json(
             message("session.created", conversation=str(conversation.pk),
                     transport=self.provider.transport)
@@ -150,7 +151,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_discard(self.group, self.channel_name)
         await self.stop_stt()
         if not self.ended:
-            await self.finish(Conversation.EndReason.DISCONNECT)
+            grace = settings.DISCONNECT_GRACE_SECONDS
+            if grace > 0 and self.provider is not None:
+                await presence.detach(self.conversation.pk, self.channel_name)
+                from .tasks import end_abandoned
+
+                await sync_to_async(end_abandoned.apply_async, thread_sensitive=False)(
+                    (str(self.conversation.pk),), countdown=grace
+                )
+            else:
+                await self.finish(Conversation.EndReason.DISCONNECT)
         if self.opening is not None and not self.opening.done():
             # Let a stream that is still being opened finish, so that it is closed, not leaked.
             await asyncio.wait([self.opening], timeout=4 * settings.PROVIDER_TIMEOUT)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation
 
-from . import cancellation, events
+from . import events, presence, redis_client
 from .providers.errors import ProviderError, ProviderUnavailable
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def _run(coro):
             async with events.private_layer():
                 return await coro
         finally:
-            await cancellation.close()
+            await redis_client.close()
 
     return asyncio.run(main())
 
@@ -75,6 +75,20 @@ def close_stream(conversation_id: str) -> bool:
         log.info("closing stream of %s: %s", conversation_id, exc.code)
     return True
 
+
+
+@shared_task(name="streaming.tasks.end_abandoned")
+def end_abandoned(conversation_id: str) -> bool:
+    """End a conversation whose socket went away and did not come back within the grace period,
+    and close its provider stream (once)."""
+    if _run(presence.is_attached(conversation_id)):
+        return False
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None or not conversation.end(Conversation.EndReason.DISCONNECT):
+        return False
+    if conversation.claim_stream_close():
+        close_stream(conversation_id)
+    return True
 
 
 @shared_task(name="streaming.tasks.reap_idle_sessions")

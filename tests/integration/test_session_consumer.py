@@ -277,12 +277,14 @@ async def test_a_speak_failure_mid_reply_is_reported_and_the_stream_closed_at_th
     assert len(fake_did.calls("DELETE")) == 1
 
 
-async def test_disconnect_closes_the_provider_stream_exactly_once(
-    vendors, fake_did, celery_worker, open_session, conversation, alice
+async def test_a_dropped_socket_that_does_not_return_ends_and_closes_the_stream_exactly_once(
+    settings, vendors, fake_did, celery_worker, open_session, conversation, alice
 ):
+    settings.DISCONNECT_GRACE_SECONDS = 1
     session = await open_session(conversation, alice)
     await session.close()
-    await wait_for(lambda: fake_did.calls("DELETE"))
+    assert (await refreshed(conversation)).status == "live"  # a reconnect may still come
+    await wait_for(lambda: fake_did.calls("DELETE"), within=15)
     conversation = await refreshed(conversation)
     assert conversation.status == "ended" and conversation.end_reason == "disconnect"
     [delete] = fake_did.calls("DELETE")
@@ -296,6 +298,36 @@ async def test_disconnect_closes_the_provider_stream_exactly_once(
     assert await sync_to_async(reap_idle_sessions)() == 0
     await asyncio.sleep(0.5)
     assert len(fake_did.calls("DELETE")) == 1
+
+
+async def test_without_a_grace_period_a_disconnect_closes_the_stream_at_once(
+    settings, vendors, fake_did, open_session, conversation, alice
+):
+    settings.DISCONNECT_GRACE_SECONDS = 0
+    session = await open_session(conversation, alice)
+    await session.close()
+    assert len(fake_did.calls("DELETE")) == 1
+    assert (await refreshed(conversation)).end_reason == "disconnect"
+
+
+async def test_a_reconnect_within_the_grace_period_resumes_with_a_new_stream(
+    settings, vendors, fake_did, celery_worker, open_session, conversation, alice
+):
+    settings.DISCONNECT_GRACE_SECONDS = 2
+    first = await open_session(conversation, alice)
+    first_stream = (await refreshed(conversation)).provider_stream_id
+    await first.close()
+    second = await open_session(conversation, alice)  # the page reconnects
+    conversation = await refreshed(conversation)
+    assert conversation.status == "live" and conversation.provider_stream_id != first_stream
+    # The old stream was closed once, by the new socket; the grace task then found the
+    # conversation attached again and left it alone.
+    await asyncio.sleep(3.5)
+    assert [p for m, p in fake_did.paths() if m == "DELETE"] == [f"/talks/streams/{first_stream}"]
+    assert (await refreshed(conversation)).status == "live"
+    await second.send(type="session.end")
+    await second.expect("session.ended")
+    assert len(fake_did.calls("DELETE")) == 2
 
 
 async def test_session_end_records_the_reason_and_closes_once(

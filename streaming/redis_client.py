@@ -1,0 +1,25 @@
+"""One asyncio Redis client per event loop, for the small shared marks live sessions keep."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+_clients: dict[int, aioredis.Redis] = {}
+
+
+def client() -> aioredis.Redis:
+    # Per loop: Celery runs each task in its own asyncio.run(), daphne has one loop.
+    loop_id = id(asyncio.get_running_loop())
+    found = _clients.get(loop_id)
+    if found is None:
+        found = _clients[loop_id] = aioredis.from_url(settings.REDIS_URL)
+    return found
+
+
+async def close() -> None:
+    found = _clients.pop(id(asyncio.get_running_loop()), None)
+    if found is not None:
+        await found.aclose()
