@@ -112,3 +112,18 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def config_value(config: object | None, name: str) -> object | None:
+    """`name` from an EngineConfig, a plain mapping, or nothing (protocol modules accept all)."""
+    if config is None:
+        return None
+    if isinstance(config, Mapping):
+        return config.get(name)
+    return getattr(config, name, None)
+
+
+def engine_key(config: object | None, api_key: str | None = None) -> str:
+    """The shared key: explicit, else the config's, else $ENGINE_API_KEY, else the local default."""
+    key = api_key or config_value(config, "api_key") or os.environ.get("ENGINE_API_KEY")
+    return str(key or LOCAL_ENGINE_KEY)

@@ -26,7 +26,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import uuid
 import weakref
 from collections.abc import Mapping
@@ -36,6 +35,7 @@ from datetime import UTC, datetime
 import numpy as np
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from .config import config_value, engine_key
 from .transcriber import (
     DEFAULT_ENDPOINTING_MS,
     Linear16Decoder,
@@ -51,7 +51,6 @@ from .transcriber import (
 
 logger = logging.getLogger(__name__)
 
-LOCAL_ENGINE_KEY = "local-engine-key"
 IDLE_TIMEOUT = 10.0  # Deepgram closes a stream that sent nothing for 10 s (NET-0001)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
@@ -79,10 +78,9 @@ def add_routes(
     The key is `api_key`, else `config.api_key` (attribute or mapping key), else
     $ENGINE_API_KEY, else the local default.
     """
-    key = api_key or _setting(config, "api_key") or os.environ.get("ENGINE_API_KEY")
     app[LISTEN_SETTINGS] = ListenSettings(
-        api_key=str(key or LOCAL_ENGINE_KEY),
-        idle_timeout=idle_timeout or float(_setting(config, "listen_idle_timeout") or IDLE_TIMEOUT),
+        api_key=engine_key(config, api_key),
+        idle_timeout=idle_timeout or float(config_value(config, "listen_idle_timeout") or IDLE_TIMEOUT),
     )
     app.router.add_get("/v1/listen", listen)
     app.on_startup.append(_load_models)
@@ -271,13 +269,6 @@ def _integer(query: Mapping[str, str], name: str, low: int, high: int, default: 
         raise InvalidParameter(f"{name} must be between {low} and {high}")
     return value
 
-
-def _setting(config: object | None, name: str) -> object | None:
-    if config is None:
-        return None
-    if isinstance(config, Mapping):
-        return config.get(name)
-    return getattr(config, name, None)
 
 
 # --------------------------------------------------------------------------- one stream

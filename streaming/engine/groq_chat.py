@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from .config import config_value, engine_key
 from .llm import (
     DEFAULT_MAX_TOKENS,
     MAX_TOKENS_LIMIT,
@@ -39,7 +40,6 @@ from .llm import (
 
 logger = logging.getLogger(__name__)
 
-LOCAL_ENGINE_KEY = "local-engine-key"
 # GROQ_MODEL's default in settings: listed so `models.retrieve()` of it works out of the box.
 DEFAULT_ALIASES = ("llama-3.1-8b-instant",)
 ROLES = ("system", "developer", "user", "assistant")
@@ -70,12 +70,11 @@ def add_routes(
     The key is `api_key`, else `config.api_key` (attribute or mapping key), else
     $ENGINE_API_KEY, else the local default. `config.groq_model`, if set, is listed as an alias.
     """
-    key = api_key or _setting(config, "api_key") or os.environ.get("ENGINE_API_KEY")
-    aliases = [*DEFAULT_ALIASES, _setting(config, "groq_model") or os.environ.get("GROQ_MODEL")]
+    aliases = [*DEFAULT_ALIASES, config_value(config, "groq_model") or os.environ.get("GROQ_MODEL")]
     app[GROQ_SETTINGS] = GroqSettings(
-        api_key=str(key or LOCAL_ENGINE_KEY),
+        api_key=engine_key(config, api_key),
         aliases=tuple(dict.fromkeys(a for a in aliases if a and a != MODEL_ID)),
-        model_path=model_path or _setting(config, "llm_model_path"),
+        model_path=model_path or config_value(config, "llm_model_path"),
     )
     app.router.add_post("/openai/v1/chat/completions", chat_completions)
     app.router.add_get("/openai/v1/models", list_models)
@@ -124,13 +123,6 @@ async def _unload_model(app: web.Application) -> None:
     if CHAT_MODEL in app:
         app[CHAT_MODEL].close()
 
-
-def _setting(config: object | None, name: str) -> object | None:
-    if config is None:
-        return None
-    if isinstance(config, Mapping):
-        return config.get(name)
-    return getattr(config, name, None)
 
 
 # --------------------------------------------------------------------------- errors

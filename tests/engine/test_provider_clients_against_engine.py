@@ -13,8 +13,9 @@ from streaming.providers.avatar.did import DIDProvider
 from streaming.providers.llm.groq import GroqChat
 from streaming.providers.stt.deepgram import DeepgramLiveSession
 
+from .running_engine import RunningEngine
 from .test_deepgram_listen import pcm16, silence, speak, word_error_rate
-from .test_did_streams import KEY, LocalAvatars, SIDE, EngineConfig, Viewer, build_app, wait_for
+from .test_did_streams import KEY, SIDE, EngineConfig, LocalAvatars, Viewer, build_app, wait_for
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(240)]
 
@@ -27,8 +28,6 @@ def running_engine(tmp_path_factory):
     import cv2
 
     from streaming.engine.face import presenter_image
-
-    from .test_deepgram_listen import RunningEngine
 
     media = tmp_path_factory.mktemp("media")
     (media / "faces").mkdir()
