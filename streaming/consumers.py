@@ -352,6 +352,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await cancellation.cancel(self.conversation.pk, reply_to=reply_to)
         if self.stream is not None:
             await self.provider.interrupt(self.stream)
+            # D-ID streams stop mid-sentence only through the data channel, from the browser.
+            await self.send_json(message("avatar.interrupt"))
         if self.avatar_speaking or reply_to is not None:
             self.avatar_speaking = False
             await self.send_json(message("avatar.state", state="idle"))

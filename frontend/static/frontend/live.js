@@ -194,6 +194,8 @@ const HANDLERS = {
     await livekit?.join(message);
   },
   'avatar.state': ({ state: avatarState }) => setAvatar(avatarState),
+  // The server decided to cut the avatar off (barge-in): also tell the provider's data channel.
+  'avatar.interrupt': () => transport?.interrupt?.(),
   'transcript.interim': ({ text }) => view.showInterim(text ?? ''),
   'transcript.final': ({ text, message, source }) => view.addUserMessage(text ?? '', message, source),
   'reply.started': ({ message }) => view.startReply(message),

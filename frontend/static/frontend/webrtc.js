@@ -70,6 +70,21 @@ export class WebRTCTransport extends EventTarget {
     }
   }
 
+  /**
+   * Stop the avatar mid-sentence. D-ID documents no REST interrupt for streams; its client SDK
+   * interrupts over the data channel instead, naming the video that is playing.
+   */
+  interrupt() {
+    const message = JSON.stringify({
+      type: 'stream/interrupt',
+      videoId: this.currentVideoId ?? null,
+      timestamp: Date.now(),
+    });
+    for (const channel of this.channels) {
+      if (channel.readyState === 'open') channel.send(message);
+    }
+  }
+
   stats() {
     return this.watcher?.stats() ?? { streaming: false, framesDecoded: 0, bytesReceived: 0 };
   }
@@ -126,7 +141,12 @@ export class WebRTCTransport extends EventTarget {
       if (text === this.lastChannelMessage.text && now - this.lastChannelMessage.at < 250) return;
       this.lastChannelMessage = { text, at: now };
       const parsed = parseStreamEvent(text);
-      if (parsed) this.#emit('avatar-event', parsed);
+      if (!parsed) return;
+      if (parsed.event === 'stream/started') {
+        const payload = parsed.payload ?? {};
+        this.currentVideoId = payload.metadata?.videoId ?? payload.video_id ?? null;
+      }
+      this.#emit('avatar-event', parsed);
     });
     channel.addEventListener('close', () => this.channels.delete(channel));
   }
