@@ -16,7 +16,7 @@ import groq
 import httpx
 
 from ..errors import ProviderError, rejection, scrub, unavailable
-from ..http import retry_after_seconds
+from ..http import make_client, retry_after_seconds
 from .base import LanguageModel
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ class GroqChat(LanguageModel):
             api_key=api_key,
             timeout=timeout,
             max_retries=max_retries,
-            http_client=http_client,
+            # Ours rather than the SDK's default: it shares the process's TLS context.
+            http_client=http_client or make_client(timeout=timeout),
         )
 
     def __repr__(self) -> str:
