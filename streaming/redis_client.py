@@ -11,15 +11,10 @@ _clients: dict[int, aioredis.Redis] = {}
 
 
 def client() -> aioredis.Redis:
-    # Per loop: Celery runs each task in its own asyncio.run(), daphne has one loop.
+    # Per loop: daphne has its loop, the Celery worker its task loop, tests their own.
     loop_id = id(asyncio.get_running_loop())
     found = _clients.get(loop_id)
     if found is None:
         found = _clients[loop_id] = aioredis.from_url(settings.REDIS_URL)
     return found
 
-
-async def close() -> None:
-    found = _clients.pop(id(asyncio.get_running_loop()), None)
-    if found is not None:
-        await found.aclose()

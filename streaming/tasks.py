@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from celery import shared_task
@@ -10,36 +9,29 @@ from django.utils import timezone
 
 from conversations.models import Conversation
 
-from . import events, presence, redis_client
+from . import events, presence, worker_loop
 from .providers.errors import ProviderError, ProviderUnavailable
 
 log = logging.getLogger(__name__)
 
 
 def _run(coro):
-    """Run a coroutine in a fresh event loop and close the per-loop clients it opened."""
-
-    async def main():
-        try:
-            async with events.private_layer():
-                return await coro
-        finally:
-            await redis_client.close()
-
-    return asyncio.run(main())
+    return worker_loop.run(coro)
 
 
 @shared_task(name="streaming.tasks.generate_reply", acks_late=False, time_limit=180, soft_time_limit=150)
 def generate_reply(conversation_id: str, message_id: int) -> dict:
     """Stream the avatar's answer to one user message (not retried: a half-spoken reply must not
     be spoken twice; failures are reported to the user instead)."""
-    from .providers.registry import avatar_provider_for, llm_client
+    from .providers.registry import shared_avatar_provider, shared_llm_client
     from .replies import generate
 
     async def reply():
         conversation = await Conversation.objects.select_related("avatar").aget(pk=conversation_id)
-        async with avatar_provider_for(conversation.avatar) as provider, llm_client() as llm:
-            result = await generate(conversation_id, message_id, llm=llm, avatar_provider=provider)
+        provider = shared_avatar_provider(conversation.avatar)
+        result = await generate(
+            conversation_id, message_id, llm=shared_llm_client(), avatar_provider=provider
+        )
         return {"message": result.message_id, "interrupted": result.interrupted, "error": result.error}
 
     return _run(reply())
@@ -55,7 +47,7 @@ def generate_reply(conversation_id: str, message_id: int) -> dict:
 def close_stream(conversation_id: str) -> bool:
     """Close a conversation's provider stream (the caller has claimed the close, so this runs
     once per stream; retried with backoff while the provider is unreachable)."""
-    from .providers.registry import avatar_provider_for
+    from .providers.registry import shared_avatar_provider
     from .replies import conversation_stream
 
     conversation = Conversation.objects.select_related("avatar").get(pk=conversation_id)
@@ -64,8 +56,7 @@ def close_stream(conversation_id: str) -> bool:
         return False
 
     async def close():
-        async with avatar_provider_for(conversation.avatar) as provider:
-            await provider.close(stream)
+        await shared_avatar_provider(conversation.avatar).close(stream)
 
     try:
         _run(close())
@@ -74,7 +65,6 @@ def close_stream(conversation_id: str) -> bool:
     except ProviderError as exc:  # already gone on the provider's side: nothing left to close
         log.info("closing stream of %s: %s", conversation_id, exc.code)
     return True
-
 
 
 @shared_task(name="streaming.tasks.end_abandoned")

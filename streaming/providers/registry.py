@@ -111,3 +111,35 @@ def llm_client(*, http_client: httpx.AsyncClient | None = None) -> GroqChat:
         max_retries=2,
         http_client=http_client,
     )
+
+
+# Long-lived clients for the Celery worker's one event loop (streaming/worker_loop.py): their
+# connection pools stay warm across turns. Keyed by what configures them, so that changed
+# settings (or a test's transport) get a client of their own.
+_shared: dict[tuple, Any] = {}
+
+
+def _shared_key(*parts: Any) -> tuple:
+    settings = _settings()
+    return (*parts, id(_transport_override), settings.PROVIDER_TIMEOUT)
+
+
+def shared_avatar_provider(avatar) -> AvatarProvider:
+    """Like avatar_provider_for, but reused by every call from this process's task loop."""
+    settings = _settings()
+    if avatar.provider == "heygen":
+        key = _shared_key("heygen", settings.HEYGEN_API_URL, settings.HEYGEN_API_KEY)
+    else:
+        key = _shared_key(avatar.provider, settings.DID_API_URL, settings.DID_API_KEY,
+                          getattr(settings, "DID_INTERRUPT_EXTENSION", None))
+    if key not in _shared:
+        _shared[key] = avatar_provider_for(avatar)
+    return _shared[key]
+
+
+def shared_llm_client() -> GroqChat:
+    settings = _settings()
+    key = _shared_key("groq", settings.GROQ_BASE_URL, settings.GROQ_API_KEY, settings.GROQ_MODEL)
+    if key not in _shared:
+        _shared[key] = llm_client()
+    return _shared[key]
