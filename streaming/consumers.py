@@ -69,6 +69,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.avatar_speaking = False
         self.reply_to: int | None = None  # the user message whose reply is running
         self.reply_id: int | None = None
+        # Between two sentences the avatar is silent but not done: count the talks it finished
+        # against the sentences its finished reply sent, so barge-in still reaches it there.
+        self.talks_done = 0
+        self.talks_sent: int | None = None
         self.utterance: list[str] = []
         self.utterance_end: float | None = None
         self.last_touch = 0.0
@@ -221,9 +225,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.send_json(message("avatar.state", state="speaking"))
         elif event == "stream/done":
             self.avatar_speaking = False
+            self.talks_done += 1
             await self.send_json(message("avatar.state", state="idle"))
         elif event == "stream/error":
             self.avatar_speaking = False
+            self.talks_done += 1
             log.warning("conversation %s: avatar stream reported an error", self.conversation.pk)
             await self.send_json(error("avatar_error", "The avatar could not play that reply."))
 
@@ -232,8 +238,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.stop_stt()
 
     async def on_end(self, msg: ClientMessage) -> None:
-        await self.finish(Conversation.EndReason.USER)
-        await self.send_json(message("session.ended", reason="user", message="Conversation ended."))
+        closed = msg.data["reason"] == "page_closed"
+        reason = Conversation.EndReason.DISCONNECT if closed else Conversation.EndReason.USER
+        await self.finish(reason)
+        await self.send_json(message("session.ended", reason=reason, message="Conversation ended."))
         await self.close(code=1000)
 
     async def on_ping(self, msg: ClientMessage) -> None:
@@ -287,7 +295,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             text = " ".join([*self.utterance, event.text]).strip()
             if text:
                 await self.send_json(message("transcript.interim", text=text))
-                if is_barge_in(avatar_speaking=self.avatar_speaking,
+                if is_barge_in(avatar_speaking=self.avatar_busy,
                                reply_running=self.reply_to is not None, transcript=event.text):
                     await self.interrupt()
             return
@@ -298,7 +306,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 # audio was sent after the segment's end.
                 lag = self.audio_seconds - (event.start + event.duration)
                 self.utterance_end = time.time() - max(0.0, lag)
-                if is_barge_in(avatar_speaking=self.avatar_speaking,
+                if is_barge_in(avatar_speaking=self.avatar_busy,
                                reply_running=self.reply_to is not None, transcript=event.text):
                     await self.interrupt()
             if not event.speech_final:
@@ -324,7 +332,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def user_said(self, text: str, source: str, *, speech_end: float | None = None) -> None:
         """Save the user's words, show them, and start the avatar's reply (after cutting off a
         reply that is still running: the user has moved on)."""
-        if self.reply_to is not None or self.avatar_speaking:
+        if self.reply_to is not None or self.avatar_busy:
             await self.interrupt()
         now = timezone.now()
         saved = await Message.objects.acreate(
@@ -346,7 +354,14 @@ class SessionConsumer(AsyncWebsocketConsumer):
             str(self.conversation.pk), saved.pk
         )
 
+    @property
+    def avatar_busy(self) -> bool:
+        """Speaking, or between two sentences of a written reply it has not finished saying."""
+        owed = self.talks_sent is not None and self.talks_done < self.talks_sent
+        return self.avatar_speaking or owed
+
     async def interrupt(self) -> None:
+        busy, self.talks_sent = self.avatar_busy, None
         reply_to, self.reply_to = self.reply_to, None
         if reply_to is not None:
             await cancellation.cancel(self.conversation.pk, reply_to=reply_to)
@@ -354,7 +369,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.provider.interrupt(self.stream)
             # D-ID streams stop mid-sentence only through the data channel, from the browser.
             await self.send_json(message("avatar.interrupt"))
-        if self.avatar_speaking or reply_to is not None:
+        if busy and reply_to is None and self.reply_id is not None:
+            # The reply was all written (its task is done) but not all said: it was cut short.
+            await Message.objects.filter(pk=self.reply_id).aupdate(interrupted=True)
+            await self.send_json(message("reply.done", message=self.reply_id, interrupted=True))
+        if busy or reply_to is not None:
             self.avatar_speaking = False
             await self.send_json(message("avatar.state", state="idle"))
 
@@ -373,9 +392,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
         kind = outbound["type"]
         if kind == "reply.started":
             self.reply_id = outbound["message"]
+            self.talks_done, self.talks_sent = 0, None
         elif kind == "reply.done":
             if self.reply_to == outbound.get("reply_to", self.reply_to):
                 self.reply_to = None
+            spoken = self.stream is not None and not outbound.get("interrupted")
+            if spoken and outbound["message"] == self.reply_id:
+                self.talks_sent = outbound.get("sentences")
         elif kind == "session.ended":
             await self.send_json(outbound)
             self.ended = True

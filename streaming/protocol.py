@@ -103,6 +103,14 @@ def _nothing(payload: dict) -> dict:
     return {}
 
 
+def _end(payload: dict) -> dict:
+    """`reason` tells a closed page ("page_closed") from the End button (the default)."""
+    reason = payload.get("reason", "user")
+    if reason not in ("user", "page_closed"):
+        raise ProtocolError("invalid_field", "'reason' must be 'user' or 'page_closed'.")
+    return {"reason": reason}
+
+
 PARSERS = {
     "rtc.answer": _answer,
     "rtc.ice": _ice,
@@ -110,7 +118,7 @@ PARSERS = {
     "avatar.interrupt": _nothing,
     "avatar.event": _avatar_event,
     "mic.state": _mic_state,
-    "session.end": _nothing,
+    "session.end": _end,
     "ping": _ping,
 }
 

@@ -107,8 +107,11 @@ async def generate(conversation_id: str, question_id: int, *, llm, avatar_provid
         "reply %s: %d chars, %d sentences in %.2fs%s", reply.pk, len(text), len(sentences),
         time.perf_counter() - started, " (interrupted)" if reply.interrupted else "",
     )
+    # The consumer records when the avatar started speaking, on the row, not on our copy.
+    await reply.arefresh_from_db(fields=["avatar_started_at"])
     await events.publish(
-        group, "reply.done", message=reply.pk, text=reply.text, interrupted=reply.interrupted,
+        group, "reply.done", message=reply.pk, reply_to=question.pk, sentences=len(sentences),
+        text=reply.text, interrupted=reply.interrupted,
         timings=await sync_to_async(reply.timings)(),
     )
     return ReplyResult(reply.pk, reply.text, reply.interrupted, sentences, error)

@@ -4,13 +4,12 @@ Playwright with a fake camera/microphone, and spoken questions made once with th
 from __future__ import annotations
 
 import shutil
-import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from .speech import write_spoken
 from .stack import ARTIFACTS, Stack
 
 CHROMIUM = "/usr/bin/chromium"
@@ -25,15 +24,6 @@ CHROMIUM_FLAGS = [
     "--use-fake-device-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
 ]
-LEADING_SILENCE = 0.6  # seconds of silence before the words in every spoken WAV
-TRAILING_SILENCE = 2.0  # long enough for the recogniser's end-of-utterance
-WAV_RATE = 48000
-
-# What the fake microphone says in each scenario (Piper speech is transcribed near-exactly).
-SPOKEN = {
-    "question": "What is the Moon made of?",
-    "barge_in": "Wait, stop please. What is your name?",
-}
 
 
 @pytest.fixture(scope="session")
@@ -46,29 +36,16 @@ def artifacts() -> Path:
 def stack(artifacts: Path) -> Iterator[Stack]:
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.skip("Debian's chromium is not installed (`make browser` installs it)")
-    with Stack(log_dir=artifacts) as running:
+    # Short replies keep the suite quick on two cores (the persona asks for 1-3 sentences,
+    # the 135M model does not always listen).
+    with Stack(log_dir=artifacts, env={"LLM_MAX_TOKENS": "60"}) as running:
         yield running
 
 
 @pytest.fixture(scope="session")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One WAV per entry of SPOKEN: Piper speech, 16-bit mono 48 kHz, silence before and after."""
-    from streaming.engine.tts import load_speaker
-
-    speaker = load_speaker()
-    folder = tmp_path_factory.mktemp("speech")
-    paths = {}
-    for name, text in SPOKEN.items():
-        utterance = speaker.synthesize(text).resampled(WAV_RATE)
-        silence = [np.zeros(int(s * WAV_RATE), np.int16) for s in (LEADING_SILENCE, TRAILING_SILENCE)]
-        pcm = np.concatenate([silence[0], utterance.pcm.astype(np.int16), silence[1]])
-        paths[name] = folder / f"{name}.wav"
-        with wave.open(str(paths[name]), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(WAV_RATE)
-            out.writeframes(pcm.tobytes())
-    return paths
+    """The fake microphone's WAVs (see speech.py), made once per run with the local Piper."""
+    return write_spoken(tmp_path_factory.mktemp("speech"))
 
 
 @pytest.fixture(scope="session")

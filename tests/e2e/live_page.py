@@ -2,22 +2,37 @@
 
 The live page is observed from the outside only: the product's test hooks
 (`window.livePersona`, `data-*` attributes, connection labels) plus a recorder injected before
-the page's scripts run, which timestamps (epoch ms) every server message, avatar state change,
-interim transcript and click, and, once started, compares the mouth region of consecutive
-decoded video frames.
+the page's scripts run, which timestamps (epoch ms) every server message, data-channel event
+from the avatar service, avatar state change, interim transcript and click, and, once started,
+compares the mouth region of consecutive decoded video frames.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.sync_api import BrowserContext, Page, expect
 
 RECORDER = """
 (() => {
-  const log = window.__e2e = { messages: [], avatar: [], interim: [], clicks: [], mouth: [] };
+  const log = window.__e2e = { messages: [], channel: [], avatar: [], interim: [], clicks: [], mouth: [] };
+  const listen = (channel) => channel.addEventListener('message', (event) => {
+    if (typeof event.data === 'string') log.channel.push({ t: Date.now(), text: event.data });
+  });
+  const NativePeer = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends NativePeer {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('datachannel', (event) => listen(event.channel));
+    }
+    createDataChannel(...args) {
+      const channel = super.createDataChannel(...args);
+      listen(channel);
+      return channel;
+    }
+  };
   const Native = window.WebSocket;
   window.WebSocket = class extends Native {
     constructor(...args) {
@@ -52,6 +67,7 @@ RECORDER = """
 
 MOUTH_PROBE = """
 ([x0, y0, x1, y1, size]) => {
+  const MOVED = 16; // grey levels: more than video-coding noise, less than lips moving
   const video = document.getElementById('avatar-video');
   const w = x1 - x0, h = y1 - y0;
   const canvas = document.createElement('canvas');
@@ -71,8 +87,15 @@ MOUTH_PROBE = """
     }
     if (previous) {
       let sum = 0;
-      for (let i = 0; i < gray.length; i++) sum += Math.abs(gray[i] - previous[i]);
-      window.__e2e.mouth.push({ t: Date.now(), diff: sum / gray.length, state: live.dataset.avatarState });
+      let moved = 0;
+      for (let i = 0; i < gray.length; i++) {
+        const d = Math.abs(gray[i] - previous[i]);
+        sum += d;
+        if (d > MOVED) moved += 1;
+      }
+      window.__e2e.mouth.push({
+        t: Date.now(), diff: sum / gray.length, moved: moved / gray.length, state: live.dataset.avatarState,
+      });
     }
     previous = gray;
   };
@@ -111,18 +134,6 @@ def log_in(page: Page, username: str, password: str) -> None:
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     expect(page.locator("h1")).to_have_text("Who do you want to talk to?")
-
-
-@dataclass
-class Phase:
-    """Mouth motion (mean abs grey-level difference of the mouth box between frames)."""
-
-    name: str
-    diffs: list[float]
-
-    @property
-    def mean(self) -> float:
-        return sum(self.diffs) / len(self.diffs) if self.diffs else float("nan")
 
 
 class LivePage:
@@ -178,6 +189,27 @@ class LivePage:
         recorded = self.page.evaluate("() => window.__e2e.messages")
         return [m for m in recorded if (kind is None or m["type"] == kind) and m["t"] >= since]
 
+    def stream_events(self, event: str, since: float = 0) -> list[dict]:
+        """The avatar service's data-channel events ("stream/done:{json}") as {t, event, payload}."""
+        found = []
+        for message in self.page.evaluate("() => window.__e2e.channel"):
+            name, _, payload = message["text"].partition(":")
+            if name == event and message["t"] >= since:
+                found.append({"t": message["t"], "event": name,
+                              "payload": json.loads(payload) if payload.startswith("{") else {}})
+        return found
+
+    def wait_stream_event(self, event: str, *, since: float = 0, timeout: float = 60,
+                          where=lambda payload: True) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            for found in self.stream_events(event, since):
+                if where(found["payload"]):
+                    return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {event} within {timeout}s")
+            self.page.wait_for_timeout(50)
+
     def avatar_states(self) -> list[dict]:
         return self.page.evaluate("() => window.__e2e.avatar")
 
@@ -201,6 +233,22 @@ class LivePage:
                 raise AssertionError(f"no {kind} within {timeout}s; saw {seen}")
             self.page.wait_for_timeout(100)
 
+    def wait_avatar_idle(self, *, since: float, timeout: float = 60) -> float:
+        """When (epoch ms, not before `since`) the avatar was idle: `since` itself if it already
+        was then (say, between two sentences), else when it next turned idle."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = self.avatar_states()
+            before = [c for c in states if c["t"] <= since]
+            if before and before[-1]["state"] == "idle":
+                return since
+            for change in states:
+                if change["state"] == "idle" and change["t"] > since:
+                    return change["t"]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"avatar not idle within {timeout}s: {states}")
+            self.page.wait_for_timeout(50)
+
     def wait_avatar(self, state: str, *, since: float = 0, timeout: float = 60) -> float:
         """When (epoch ms) the avatar badge turned to `state` after `since`."""
         deadline = time.monotonic() + timeout
@@ -211,18 +259,6 @@ class LivePage:
             if time.monotonic() > deadline:
                 raise AssertionError(f"avatar not {state} within {timeout}s: {self.avatar_states()}")
             self.page.wait_for_timeout(50)
-
-    def wait_quiet(self, *, since: float, timeout: float = 90, settle_ms: float = 1500) -> float:
-        """Until the reply is over: reply.done arrived and the avatar is idle for `settle_ms`."""
-        self.wait_message("reply.done", since=since, timeout=timeout)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            states = self.avatar_states()
-            last = states[-1]
-            if last["state"] == "idle" and now_ms() - last["t"] > settle_ms:
-                return last["t"]
-            self.page.wait_for_timeout(200)
-        raise AssertionError(f"the avatar did not fall silent: {self.avatar_states()}")
 
     # Doing ---------------------------------------------------------------------------------
 
@@ -239,9 +275,11 @@ class LivePage:
     def start_mouth_probe(self, box: tuple[int, int, int, int], size: int) -> None:
         self.page.evaluate(MOUTH_PROBE, [*box, size])
 
-    def mouth(self, start: float, end: float, state: str | None = None) -> list[float]:
+    def mouth(self, start: float, end: float, state: str | None = None) -> list[dict]:
+        """Mouth-box changes between consecutive frames decoded in [start, end): `diff` the mean
+        absolute grey-level change, `moved` the share of pixels that changed a lot."""
         samples = self.page.evaluate("() => window.__e2e.mouth")
-        return [s["diff"] for s in samples
+        return [s for s in samples
                 if start <= s["t"] < end and (state is None or s["state"] == state)]
 
     def screenshot(self, path: Path) -> None:

@@ -7,7 +7,8 @@
         stack.engine_url             # "http://127.0.0.1:<port>" (the local engine)
         stack.credentials["demo"]    # the password `manage.py bootstrap` wrote for user demo
         stack.engine_streams()       # the engine's live D-ID talk streams (a list of dicts)
-        stack.manage("shell", "-c", "...")  # any management command against the same database
+        stack.shell("from django.contrib.auth.models import User; print(User.objects.count())")
+        stack.manage("createsuperuser", ...)  # any management command, same database and settings
 
 What it does, in order: a fresh database (PostgreSQL `livepersona_e2e_<random>` when DATABASE_URL
 is PostgreSQL, else SQLite in a temp dir), a Redis db number of its own on the machine's Redis (so
@@ -39,9 +40,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "e2e"
-DEFAULT_DATABASE_URL = f"sqlite:///{REPO / 'db.sqlite3'}"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-ENGINE_API_KEY = "local-engine-key"
+LOCAL_ENGINE_KEY = "local-engine-key"  # the engine's offline default, not a secret
 REDIS_DBS = range(7, 16)  # db numbers a stack may claim; 0-6 are left to `make run` and tests
 REDIS_CLAIM_KEY = "livepersona:e2e:stack"
 WORKER_READY = re.compile(r"^\S+ worker\.\d+\s*\|.*\bready\.", re.MULTILINE)
@@ -84,9 +84,7 @@ class Stack:
         self.name = name
         self.log_dir = Path(log_dir)
         self.start_timeout = start_timeout
-        self._base_database_url = database_url or os.environ.get(
-            "DATABASE_URL", DEFAULT_DATABASE_URL
-        )
+        self._base_database_url = database_url or os.environ.get("DATABASE_URL", "")
         self._base_redis_url = redis_url or os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
         self._extra_env = dict(env or {})
         self.port = free_port()
@@ -120,7 +118,7 @@ class Stack:
         """The engine's live streams of this kind (engine-only `GET /{kind}/streams`)."""
         request = urllib.request.Request(
             f"{self.engine_url}/{kind}/streams",
-            headers={"Authorization": f"Basic {ENGINE_API_KEY}"},
+            headers={"Authorization": f"Basic {self.env.get('ENGINE_API_KEY', LOCAL_ENGINE_KEY)}"},
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)["streams"]
@@ -134,6 +132,10 @@ class Stack:
         if check and result.returncode != 0:
             raise StackError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
         return result.stdout
+
+    def shell(self, code: str) -> str:
+        """Run Python in `manage.py shell` against this stack; what it printed, stripped."""
+        return self.manage("shell", "--verbosity", "0", "--command", code).strip()
 
     def log_text(self) -> str:
         """Everything the processes printed so far (honcho-prefixed)."""
@@ -203,8 +205,7 @@ class Stack:
 
     def _create_database(self) -> str:
         url = self._base_database_url
-        scheme = urlsplit(url).scheme
-        if scheme.startswith("postgres") or scheme == "pgsql":
+        if urlsplit(url).scheme in ("postgres", "postgresql", "pgsql"):
             import psycopg
 
             parts = urlsplit(url)

@@ -163,6 +163,7 @@ BAD_FRAMES = [
     (json.dumps({"type": "rtc.ice", "candidate": "nonsense", "sdpMid": "0"}), "bad_ice"),
     (json.dumps({"type": "rtc.ice", "candidate": CANDIDATE, "sdpMLineIndex": "zero"}), "bad_ice"),
     (json.dumps({"type": "avatar.event", "event": "stream/exploded"}), "invalid_field"),
+    (json.dumps({"type": "session.end", "reason": "bored"}), "invalid_field"),
     ("x" * (65 * 1024), "too_large"),
 ]
 
@@ -339,6 +340,16 @@ async def test_session_end_records_the_reason_and_closes_once(
     await session.close()
     conversation = await refreshed(conversation)
     assert conversation.end_reason == "user" and conversation.ended_at
+    assert len(fake_did.calls("DELETE")) == 1
+
+
+async def test_a_closed_page_ends_at_once_as_a_disconnect(
+    vendors, fake_did, open_session, conversation, alice
+):
+    session = await open_session(conversation, alice)
+    await session.send(type="session.end", reason="page_closed")
+    assert (await session.expect("session.ended"))["reason"] == "disconnect"
+    assert (await refreshed(conversation)).end_reason == "disconnect"
     assert len(fake_did.calls("DELETE")) == 1
 
 

@@ -361,8 +361,8 @@ document.addEventListener('keydown', (event) => {
 // Leaving the page ends the conversation (the server would notice the socket close anyway).
 function leave() {
   if (isOver() || !signaling) return;
-  signaling.send('session.end');
-  state.endReason = 'user';
+  signaling.send('session.end', { reason: 'page_closed' });
+  state.endReason = 'disconnect';
   signaling.finish();
 }
 window.addEventListener('pagehide', leave);
