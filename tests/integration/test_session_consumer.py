@@ -359,3 +359,50 @@ async def test_an_ended_conversation_cannot_be_reopened(vendors, fake_did, open_
     ended = await session.expect("session.ended")
     assert ended["reason"] == "user"
     assert fake_did.requests == []
+
+
+async def test_barge_in_between_two_sentences_of_a_written_reply_still_cuts_it_short(
+    settings, vendors, fake_did, fake_groq, celery_worker, open_session, conversation, alice
+):
+    script = [results("hold on", is_final=False, speech_final=False)]
+    async with FakeDeepgram(script, every=3200) as deepgram:
+        settings.DEEPGRAM_URL = deepgram.url
+        session = await open_session(conversation, alice)
+        await session.send(type="chat.text", text="Tell me about the moon.")
+        started = await session.expect("reply.started")
+        done = await session.expect("reply.done")  # the LLM has written it all ...
+        assert not done["interrupted"] and done["sentences"] >= 2
+        # ... and the avatar has said the first sentence only: silent, but not finished.
+        await session.send(type="avatar.event", event="stream/started")
+        await session.send(type="avatar.event", event="stream/done")
+        await session.ws.send_to(bytes_data=b"\x00\x01" * 1600)
+        await session.ws.send_to(bytes_data=b"\x00\x01" * 1600)
+        cut = await session.expect("reply.done")
+        assert cut == {"type": "reply.done", "message": started["message"], "interrupted": True}
+        assert (await Message.objects.aget(pk=started["message"])).interrupted
+        assert fake_did.calls("POST", "/interrupt")
+        await session.close()
+
+
+async def test_a_late_reply_done_of_an_older_reply_does_not_hide_the_running_one(
+    vendors, fake_did, fake_groq, celery_worker, open_session, conversation, alice
+):
+    session = await open_session(conversation, alice)
+    await session.send(type="chat.text", text="First question?")
+    first = await session.expect("transcript.final")
+    await session.expect("reply.done")
+    # A reply.done of the first reply arriving again (a retried publish, another worker) while
+    # the second reply runs must not make the consumer forget the second one.
+    fake_groq.delay_per_chunk = 0.2
+    await session.send(type="chat.text", text="Second question?")
+    second = await session.expect("transcript.final")
+    await session.expect("reply.started")
+    from streaming import events
+
+    await events.publish(events.group_name(conversation.pk), "reply.done", message=-1,
+                         reply_to=first["message"], interrupted=False)
+    await session.expect("reply.done")  # the stale one, relayed
+    await session.send(type="avatar.interrupt")
+    done = await session.expect("reply.done")
+    assert done["reply_to"] == second["message"] and done["interrupted"] is True
+    await session.close()
