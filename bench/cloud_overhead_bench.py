@@ -37,7 +37,8 @@ CHUNK_GAP = 0.02  # seconds between streamed LLM chunks: a fast cloud model's pa
 def tag_of(question: str) -> str:
     """Letters for the digits of a question, so each reply's sentences are unique and no digit
     sits before a full stop (the splitter treats "17." as a number, not a sentence end)."""
-    return "".join(chr(ord("a") + int(d)) for d in question if d.isdigit()) or "x"
+    digits = "".join(chr(ord("a") + int(d)) for d in question if d.isdigit())
+    return question[:1].lower() + digits + chr(ord("a") + len(question) % 26)
 
 
 def reply_for(question: str) -> list[str]:

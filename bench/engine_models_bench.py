@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.report import LoadMonitor  # noqa: E402
 from streaming.engine.llm import ChatModel, Sampling  # noqa: E402
 from streaming.engine.transcriber import (  # noqa: E402
     SAMPLE_RATE,
@@ -217,13 +218,23 @@ def bench_llm() -> dict:
 def main() -> None:
     clips = {name: speak(text) for name, text in SENTENCES.items()}
     load_before = os.getloadavg()[0]
-    results = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "stt": bench_stt(clips),
-        "llm": bench_llm(),
-    }
+    with LoadMonitor() as load:
+        results = {
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "stt": bench_stt(clips),
+            "llm": bench_llm(),
+        }
     # Other processes on the machine slow everything down: say how busy it was.
     results["machine"]["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    results["load"] = load.as_dict()
+    stt, llm = results["stt"], results["llm"]
+    results["summary"] = {
+        "STT RTF (medium clip)": stt["rtf"]["medium_text"]["rtf"],
+        "STT final after speech end s": stt["endpointing"]["median_seconds"],
+        "LLM first token, short prompt s": llm["short_prompt"]["first_token_seconds"],
+        "LLM first token, 2nd turn s": llm["short_prompt_second_turn"]["first_token_seconds"],
+        "LLM tokens/s": llm["long_answer"]["tokens_per_second"],
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

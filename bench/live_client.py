@@ -15,6 +15,18 @@ from websockets.asyncio.client import ClientConnection, connect
 Handler = Callable[[dict, float], None]
 
 
+async def until(condition: Callable[[], bool], *, within: float, every: float = 0.05) -> bool:
+    """Poll `condition` (state other tasks change) until it holds or `within` seconds pass."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        if condition():
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(every)
+
+
 class LiveSocket:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws

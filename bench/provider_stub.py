@@ -235,10 +235,13 @@ class ProviderStub:
                 self.audio_bytes += len(message.data)
                 if self.interim_every and received >= (interims + 1) * self.interim_every:
                     interims += 1
-                    text = f"partial {conn} {interims}"
+                    # The send time rides in the text, so a client in another process can
+                    # time the relay on the shared clock.
+                    sent = time.time()
+                    text = f"partial {conn} {interims} at {sent:.6f}"
                     await ws.send_str(_results(text, is_final=False, start=0.0,
                                                duration=received / 32000))
-                    self.interims[text] = time.time()
+                    self.interims[text] = sent
                 if self.final_every and received - last_final >= self.final_every:
                     finals += 1
                     text = self.final_text(conn, finals)

@@ -24,6 +24,7 @@ from av import VideoFrame
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.report import LoadMonitor, chart_path, pyplot  # noqa: E402
 from streaming.engine.face import detect_face, presenter_image  # noqa: E402
 from streaming.engine.renderer import TalkingHeadRenderer  # noqa: E402
 
@@ -63,12 +64,32 @@ def bench_size(image, landmarks, size: int, frames: int) -> dict:
     }
 
 
-def main() -> None:
+def plot(results: list[dict], path: Path) -> None:
+    plt = pyplot()
+    fig, axis = plt.subplots(figsize=(7, 4))
+    sizes = [str(r["size"]) for r in results]
+    axis.bar(sizes, [r["render_ms_mean"] for r in results], label="render (mean)")
+    axis.bar(sizes, [r["to_videoframe_ms_mean"] for r in results],
+             bottom=[r["render_ms_mean"] for r in results], label="+ av.VideoFrame (mean)")
+    axis.scatter(sizes, [r["render_ms_p95"] for r in results], color="black", zorder=3,
+                 label="render p95")
+    axis.axhline(1000 / FPS, color="red", ls=":", lw=1, label="frame budget at 25 fps")
+    axis.set_xlabel("output size (px)")
+    axis.set_ylabel("ms per frame, one core")
+    axis.set_title("Talking-head renderer frame time")
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=250)
     parser.add_argument("--threads", type=int, default=1, help="OpenCV threads (1 = one core)")
     parser.add_argument("--output", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cv2.setNumThreads(args.threads)
 
     image = presenter_image("local-astronaut")
@@ -76,7 +97,10 @@ def main() -> None:
     landmarks = detect_face(image)
     detect_ms = (time.perf_counter() - started) * 1000
 
-    results = [bench_size(image, landmarks, size, args.frames) for size in SIZES]
+    with LoadMonitor() as load:
+        results = [bench_size(image, landmarks, size, args.frames) for size in SIZES]
+    chart = chart_path("renderer")
+    plot(results, chart)
     report = {
         "benchmark": "renderer",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -89,6 +113,10 @@ def main() -> None:
         "source": "skimage.data.astronaut (512x512)",
         "landmark_detection_ms": round(detect_ms, 1),
         "sizes": results,
+        "load": load.as_dict(),
+        "summary": {f"render {r['size']}px mean ms/frame": r["render_ms_mean"] for r in results}
+        | {f"render {r['size']}px p95 ms/frame": r["render_ms_p95"] for r in results},
+        "chart": chart.name,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")

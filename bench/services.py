@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -54,7 +55,80 @@ def wait_for_port(port: int, *, timeout: float, process: subprocess.Popen | None
     raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f}s")
 
 
-class Services:
+class Processes:
+    """Processes started for one benchmark, each logging to a file in a temporary directory,
+    all stopped (process group and all) on exit."""
+
+    def __init__(self, name: str, *, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"livepersona-bench-{name}-"))
+        self.processes: dict[str, tuple[subprocess.Popen, Path]] = {}
+        self.env: dict[str, str] = {"PYTHONUNBUFFERED": "1", **(env or {})}
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for name in reversed(list(self.processes)):
+            self.stop(name)
+        if os.environ.get("BENCH_KEEP_TMP"):
+            print(f"kept {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- processes -----------------------------------------------------------------------------
+
+    def _spawn(self, name: str, argv: list[str], *, env: dict[str, str] | None = None,
+               ready_port: int | None = None, ready_timeout: float = 60) -> subprocess.Popen:
+        log = self.tmp / f"{name}.log"
+        process = subprocess.Popen(
+            argv, cwd=BASE_DIR, env={**os.environ, **self.env, **(env or {})},
+            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.processes[name] = (process, log)
+        if ready_port is not None:
+            wait_for_port(ready_port, timeout=ready_timeout, process=process, log=log)
+        return process
+
+    def stop(self, name: str, timeout: float = 10) -> None:
+        entry = self.processes.pop(name, None)
+        if entry is None:
+            return
+        process, _ = entry
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+
+    def pid(self, name: str) -> int:
+        return self.processes[name][0].pid
+
+    def log(self, name: str) -> str:
+        entry = self.processes.get(name)
+        path = entry[1] if entry else self.tmp / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def engine(self, *, modules: str = "", port: int | None = None,
+               env: dict[str, str] | None = None, timeout: float = 180) -> int:
+        """The local engine (`python -m streaming.engine.server`); modules="" is D-ID alone."""
+        port = port or free_port()
+        self._spawn(
+            "engine",
+            [PYTHON, "-m", "streaming.engine.server"],
+            env={"ENGINE_HOST": "127.0.0.1", "ENGINE_PORT": str(port), "ENGINE_MODULES": modules,
+                 "ENGINE_MAX_STREAMS": "32", **(env or {})},
+        )
+        _wait_for_health(port, timeout=timeout, process=self.processes["engine"][0],
+                         log=self.processes["engine"][1])
+        return port
+
+
+class Services(Processes):
     """Redis, a database and Django for one benchmark; daphne, workers and the engine on demand.
 
     `env` overrides settings for every process (the benchmark's own included), e.g. provider
@@ -62,11 +136,8 @@ class Services:
     """
 
     def __init__(self, name: str, *, env: dict[str, str] | None = None) -> None:
-        self.name = name
+        super().__init__(name)
         self.extra_env = dict(env or {})
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"livepersona-bench-{name}-"))
-        self.processes: dict[str, tuple[subprocess.Popen, Path]] = {}
-        self.env: dict[str, str] = {}
         self._drop_database: Callable[[], None] | None = None
         self.database_kind = "sqlite"
 
@@ -91,7 +162,7 @@ class Services:
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
         media = self.tmp / "media"
         media.mkdir()
-        self.env = {
+        self.env.update({
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DATABASE_URL": self._database(),
             "REDIS_URL": redis_url,
@@ -101,12 +172,11 @@ class Services:
             "ENGINE_MEDIA_ROOT": str(media),
             "VAR_DIR": str(self.tmp / "var"),
             "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
             # One benchmark user may hold many live sessions and send many messages.
             "MAX_LIVE_SESSIONS_PER_USER": "100000",
             "CHAT_MESSAGES_PER_MINUTE": "100000",
             **self.extra_env,
-        }
+        })
         os.environ.update(self.env)
         import django
 
@@ -154,47 +224,7 @@ class Services:
         if self._drop_database is not None:
             with contextlib.suppress(Exception):
                 self._drop_database()
-        if os.environ.get("BENCH_KEEP_TMP"):
-            print(f"kept {self.tmp}")
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    # -- processes -----------------------------------------------------------------------------
-
-    def _spawn(self, name: str, argv: list[str], *, env: dict[str, str] | None = None,
-               ready_port: int | None = None, ready_timeout: float = 60) -> subprocess.Popen:
-        log = self.tmp / f"{name}.log"
-        process = subprocess.Popen(
-            argv, cwd=BASE_DIR, env={**os.environ, **self.env, **(env or {})},
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        self.processes[name] = (process, log)
-        if ready_port is not None:
-            wait_for_port(ready_port, timeout=ready_timeout, process=process, log=log)
-        return process
-
-    def stop(self, name: str, timeout: float = 10) -> None:
-        entry = self.processes.pop(name, None)
-        if entry is None:
-            return
-        process, _ = entry
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
-
-    def pid(self, name: str) -> int:
-        return self.processes[name][0].pid
-
-    def log(self, name: str) -> str:
-        entry = self.processes.get(name)
-        path = entry[1] if entry else self.tmp / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        super().__exit__(*exc)
 
     def daphne(self, port: int | None = None) -> int:
         """The web process (Procfile `web`): daphne serving config.asgi on loopback."""
@@ -228,20 +258,6 @@ class Services:
                     return
             time.sleep(0.2)
         raise TimeoutError("the Celery worker did not answer a ping")
-
-    def engine(self, *, modules: str = "", port: int | None = None,
-               env: dict[str, str] | None = None, timeout: float = 180) -> int:
-        """The local engine (`python -m streaming.engine.server`); modules="" is D-ID alone."""
-        port = port or free_port()
-        self._spawn(
-            "engine",
-            [PYTHON, "-m", "streaming.engine.server"],
-            env={"ENGINE_HOST": "127.0.0.1", "ENGINE_PORT": str(port), "ENGINE_MODULES": modules,
-                 "ENGINE_MAX_STREAMS": "32", **(env or {})},
-        )
-        _wait_for_health(port, timeout=timeout, process=self.processes["engine"][0],
-                         log=self.processes["engine"][1])
-        return port
 
     # -- users ---------------------------------------------------------------------------------
 
@@ -313,6 +329,37 @@ def new_conversation(user, avatar):
     from conversations.models import Conversation
 
     return Conversation.objects.create(user=user, avatar=avatar, provider=avatar.provider)
+
+
+class CpuSampler:
+    """CPU seconds of some processes, sampled every 0.25 s with the wall time."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append((time.time(), {k: cpu_seconds(p) for k, p in list(self.pids.items())}))
+            if self._stop.wait(0.25):
+                return
+
+    def percent(self, start: float, end: float) -> dict[str, float | None]:
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2:
+            return {k: None for k in self.pids}
+        (t0, a), (t1, b) = inside[0], inside[-1]
+        return {k: round(100 * (b[k] - a[k]) / (t1 - t0), 1) for k in self.pids}
 
 
 def cpu_seconds(pid: int) -> float:

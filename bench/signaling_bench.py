@@ -56,13 +56,13 @@ async def measure(port: int, stub: ProviderStub, cookie: str, conversations: lis
         assert pong["t"] == n
         found["ping_pong_ms"].append((at - sent) * 1000)
         await asyncio.sleep(GAP)
-    for n in range(repeats):
+    for _ in range(repeats):
         arrived = stub.expect_call("POST", "/ice")
         sent = await socket.send("rtc.ice", candidate=CANDIDATE, sdpMid="0", sdpMLineIndex=0)
         call = await asyncio.wait_for(arrived, 15)
         found["ice_to_provider_ms"].append((call.at - sent) * 1000)
         await asyncio.sleep(GAP)
-    for n in range(max(1, repeats // 2)):
+    for _ in range(max(1, repeats // 2)):
         arrived = stub.expect_call("POST", "/sdp")
         sent = await socket.send("rtc.answer", sdp=ANSWER_SDP)
         call = await asyncio.wait_for(arrived, 15)
