@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import warnings
@@ -27,13 +28,14 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
+import httpx
 import websockets
 from deepgram import AsyncDeepgramClient
 from deepgram.core.api_error import ApiError
 from deepgram.environment import DeepgramClientEnvironment
 
 from ..errors import ProviderError, ProviderUnavailable, rejection, scrub, unavailable
-from ..http import DEFAULT_RETRY, RetryPolicy
+from ..http import DEFAULT_RETRY, RetryPolicy, tls_context
 from .base import SpeechToTextSession, TranscriptEvent
 
 with warnings.catch_warnings():
@@ -103,6 +105,13 @@ def transcript_event(message: Any) -> TranscriptEvent | None:
     return None
 
 
+@functools.cache
+def _sdk_http_client() -> httpx.AsyncClient:
+    """The SDK builds an httpx client (and a TLS context, ~40 ms on daphne's loop) per session
+    unless given one; live transcription never sends a request through it, so one will do."""
+    return httpx.AsyncClient(verify=tls_context())
+
+
 class DeepgramLiveSession(SpeechToTextSession):
     """One live transcription: 16 kHz mono linear16 in, interim/final/utterance-end events out.
 
@@ -166,7 +175,11 @@ class DeepgramLiveSession(SpeechToTextSession):
     async def start(self) -> None:
         if self._socket is not None:
             return
-        client = AsyncDeepgramClient(api_key=self._api_key, environment=environment_for(self.url))
+        client = AsyncDeepgramClient(
+            api_key=self._api_key,
+            environment=environment_for(self.url),
+            httpx_client=_sdk_http_client(),
+        )
         attempt = 0
         while True:
             attempt += 1
