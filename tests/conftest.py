@@ -94,3 +94,9 @@ def make_conversation(avatar):
         return conversation
 
     return make
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
+    for as long as its browser lives, and async tests cannot run inside it."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

@@ -271,10 +271,10 @@ def test_interrupting_or_speaking_over_the_avatar_stops_it_and_marks_the_reply_i
     print("barge-in:", json.dumps(measured))
     (artifacts / "barge_in.json").write_text(json.dumps(measured, indent=2) + "\n")
     report["barge_in"] = measured
-    # Sanity bounds, not performance targets (recognition itself takes seconds on a busy box).
+    # Sanity bounds on our own reaction, not performance targets. How long recognition takes
+    # depends on the machine's load; it is measured (bench/) rather than asserted here.
     assert measured["interrupt_click_to_avatar_stopped_ms"] < 5000, measured
     assert measured["recognised_to_avatar_idle_on_page_ms"] < 5000, measured
-    assert measured["voice_to_avatar_idle_on_page_ms"] < 15000, measured
 
     page.click("text=My conversations")
     page.locator("table.history tbody tr a").first.click()
