@@ -20,11 +20,13 @@ import asyncio
 import itertools
 import json
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
+
+# Deepgram's `Results` message, as the integration tests' fake sends it: one wire format.
+from tests.integration.fakes import results as deepgram_results
 
 OFFER_SDP = (
     "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
@@ -58,17 +60,6 @@ class LlmReply:
 def default_reply(question: str) -> list[str]:
     return ["Sure, here is", " the answer. ", "It comes in", " two sentences. "]
 
-
-def _results(text: str, *, is_final: bool, start: float, duration: float) -> str:
-    words = [{"word": w.lower().strip(".,?!"), "start": start, "end": start + duration,
-              "confidence": 0.98, "punctuated_word": w} for w in text.split()]
-    return json.dumps({
-        "type": "Results", "channel_index": [0, 1], "duration": duration, "start": start,
-        "is_final": is_final, "speech_final": is_final, "from_finalize": False,
-        "channel": {"alternatives": [{"transcript": text, "confidence": 0.98, "words": words}]},
-        "metadata": {"request_id": str(uuid.uuid4()), "model_info": {"name": "general",
-                     "version": "stub", "arch": "stub"}, "model_uuid": str(uuid.uuid4())},
-    })
 
 
 def _sse(delta: dict, finish: str | None = None) -> bytes:
@@ -239,14 +230,14 @@ class ProviderStub:
                     # time the relay on the shared clock.
                     sent = time.time()
                     text = f"partial {conn} {interims} at {sent:.6f}"
-                    await ws.send_str(_results(text, is_final=False, start=0.0,
+                    await ws.send_str(deepgram_results(text, is_final=False, speech_final=False, start=0.0,
                                                duration=received / 32000))
                     self.interims[text] = sent
                 if self.final_every and received - last_final >= self.final_every:
                     finals += 1
                     text = self.final_text(conn, finals)
                     start = last_final / 32000
-                    await ws.send_str(_results(text, is_final=True, start=start,
+                    await ws.send_str(deepgram_results(text, is_final=True, speech_final=True, start=start,
                                                duration=(received - last_final) / 32000))
                     self.finals[text] = time.time()
                     last_final = received
