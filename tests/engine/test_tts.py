@@ -35,7 +35,9 @@ def test_a_sentence_sounds_as_long_as_it_should_and_the_mouth_moves_while_it_pla
     assert utterance.mouth[loud].mean() > 0.3  # open while the voice is loud
     assert (utterance.mouth[loud] > 0.05).mean() > 0.85
     assert utterance.mouth.max() > 0.7
-    assert utterance.mouth[0] < 0.1 and utterance.mouth[-1] < 0.05  # closed before and after
+    # Closed before and after. Piper draws phoneme durations at random, so the first sound can
+    # fall inside the first 40 ms frame: that frame may be just opening, never wide open.
+    assert utterance.mouth[0] < 0.2 and utterance.mouth[-1] < 0.05
     assert {"aa", "E", "O"} & set(utterance.visemes) and "PP" in utterance.visemes  # "my", "am"
 
 
