@@ -15,6 +15,13 @@ class ConversationQuerySet(models.QuerySet):
     def owned_by(self, user) -> ConversationQuerySet:
         return self.filter(user=user)
 
+    def with_first_words(self) -> ConversationQuerySet:
+        """Annotate `first_words` (what the user said first) in the same query, for lists."""
+        first = Message.objects.filter(conversation=models.OuterRef("pk"), role=Message.Role.USER)
+        return self.annotate(
+            first_words=models.Subquery(first.order_by("created_at", "id").values("text")[:1])
+        )
+
     def live(self) -> ConversationQuerySet:
         return self.filter(status__in=Conversation.OPEN_STATUSES)
 
@@ -79,11 +86,6 @@ class Conversation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
-
-    @property
-    def title(self) -> str:
-        first = self.messages.filter(role=Message.Role.USER).first()
-        return first.text[:80] if first else "(no messages)"
 
     def end(self, reason: str, *, failed: bool = False, detail: str = "") -> bool:
         """Mark the conversation ended once; returns False when it had already ended."""

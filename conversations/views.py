@@ -37,7 +37,9 @@ def search_conversations(queryset, query: str):
 
 @login_required
 def conversation_list(request: HttpRequest) -> HttpResponse:
-    conversations = Conversation.objects.owned_by(request.user).select_related("avatar")
+    conversations = (
+        Conversation.objects.owned_by(request.user).select_related("avatar").with_first_words()
+    )
     query = request.GET.get("q", "").strip()[:200]
     if query:
         conversations = search_conversations(conversations, query)
