@@ -7,6 +7,7 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Django's standard layout: imported once the settings module is named.
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

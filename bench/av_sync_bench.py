@@ -38,9 +38,11 @@ import time
 
 import numpy as np
 
+from avatars.demo import astronaut_png
+
+from .harness import ENGINE_ALONE, bench_stack
 from .mouth import audio_onsets, first_and_last_above, motion, motion_threshold
 from .report import LoadMonitor, chart_path, pyplot, summarize, write
-from .services import Processes
 
 NAME = "av_sync"
 FPS = 25
@@ -63,9 +65,10 @@ def y_of(rgb: np.ndarray) -> np.ndarray:
 
 def ideal_offsets(speaker, renderer, box, text: str) -> dict:
     """The detectors on a perfect rendering: sound from 1.0 s, frames at exact media times."""
-    from streaming.engine.player import SAMPLE_RATE
+    from engine.player import SAMPLE_RATE
 
-    utterance = next(speaker.sentences(text)).resampled(SAMPLE_RATE)
+    # The sentence as a talk speaks it: its opening clause apart (engine/first_clause.py).
+    utterance = speaker.synthesize(text, first_clause=True).resampled(SAMPLE_RATE)
     start = 1.0
     x0, y0, x1, y1 = box
     frames = int((start + utterance.duration + 0.5) * FPS)
@@ -258,22 +261,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--talks", type=int, default=5)
     args = parser.parse_args(argv)
 
-    from streaming.engine.face import FaceFinder, decode_image
-    from streaming.engine.renderer import TalkingHeadRenderer
-    from streaming.engine.tts import load_speaker
-
-    from .receiver import astronaut_png
+    from engine.face import FaceFinder, decode_image
+    from engine.renderer import TalkingHeadRenderer
+    from engine.tts import load_speaker
 
     png = astronaut_png()
     rgb = decode_image(png)
     renderer = TalkingHeadRenderer(rgb, FaceFinder().find_in_image(rgb), RESOLUTION)
     box = renderer.face_regions()["mouth"]
-    with LoadMonitor() as load, Processes(NAME) as processes:
-        media = processes.tmp / "media"
-        media.mkdir()
-        (media / "astronaut.png").write_bytes(png)
-        port = processes.engine(modules="", env={"ENGINE_MEDIA_ROOT": str(media)})
-        rows, transport = asyncio.run(measure(f"http://127.0.0.1:{port}", box, args.talks))
+    with LoadMonitor() as load, bench_stack(NAME, ["engine"], env=ENGINE_ALONE) as stack:
+        (stack.media_root / "astronaut.png").write_bytes(png)
+        rows, transport = asyncio.run(measure(stack.engine_url, box, args.talks))
 
     speaker = load_speaker()
     ideals = {text: ideal_offsets(speaker, renderer, box, text) for text in {r["text"] for r in rows}}
@@ -299,7 +297,7 @@ def main(argv: list[str] | None = None) -> dict:
     onset = stat("onset_sender_clock_ms")
     corrected = stat("onset_corrected_ms")
     report = {
-        "setup": {"engine": "python -m streaming.engine.server, ENGINE_MODULES=''",
+        "setup": {"engine": "manage.py run_engine (the Procfile's engine), ENGINE_MODULES=''",
                   "stream": f"Talks, {RESOLUTION} px, VP8; one aiortc receiving peer",
                   "talks": args.talks, "mouth_box": box},
         "sign_convention": "offset = mouth time - sound time; positive = video lags audio",

@@ -3,9 +3,9 @@ the vendors answer instantly.
 
     .venv/bin/python -m bench.cloud_overhead_bench [--turns 100] [--warmup 5]
 
-Starts a private Redis, a throwaway database, daphne and a Celery worker (as the Procfile does),
-and an instant D-ID/Groq/Deepgram stub on loopback (bench/provider_stub.py) that the settings
-point at. A real WebSocket client plays the browser. Measured, per turn, on one clock:
+Starts a private Redis, a throwaway database, daphne and the Celery workers (`worker` and
+`replies`, as the Procfile runs them), and an instant D-ID/Groq/Deepgram stub on loopback
+(bench/provider_stub.py) that the settings point at. A real WebSocket client plays the browser. Measured, per turn, on one clock:
 
 (a) final transcript -> LLM request: from the moment the stub's Deepgram sends a `speech_final`
     result until the stub's Groq receives the chat completion request (the consumer saves the
@@ -26,9 +26,11 @@ import argparse
 import asyncio
 import time
 
+from launcher.backing import free_port
+
+from .harness import bench_avatar, bench_stack, new_conversation, session_cookie
 from .provider_stub import ANSWER_SDP, ProviderStub
 from .report import LoadMonitor, chart_path, pyplot, summarize, write
-from .services import Services, bench_avatar, free_port, new_conversation
 
 NAME = "cloud_overhead"
 CHUNK_GAP = 0.02  # seconds between streamed LLM chunks: a fast cloud model's pace
@@ -49,15 +51,16 @@ def reply_for(question: str) -> list[str]:
 
 def sentence_completions(chunks: list[str]) -> list[tuple[str, int]]:
     """(sentence, index of the chunk that completes it), as the product's splitter cuts them."""
-    from streaming.pipeline import SentenceSplitter
     from streaming.providers.avatar.did import MAX_TEXT_CHARS
+    from streaming.sentences import SentenceSplitter
 
-    splitter = SentenceSplitter(max_chars=MAX_TEXT_CHARS)
+    splitter = SentenceSplitter(max_chars=MAX_TEXT_CHARS, clause_first=True)  # as replies.py
     done = []
     for index, chunk in enumerate(chunks):
         done.extend((sentence, index) for sentence in splitter.feed(chunk))
-    if splitter.flush():
-        raise ValueError("the scripted reply must end every sentence inside a chunk")
+    # What the splitter still holds is said when the LLM stream ends (the task flushes it then),
+    # which is when the last chunk arrived.
+    done.extend((sentence, len(chunks) - 1) for sentence in splitter.flush())
     return done
 
 
@@ -95,7 +98,7 @@ async def run_turns(port: int, stub, cookie: str, conversation, *, turns: int, w
         text = final["text"]
         origin = stub.finals.get(text) if voice else sent_at
         rows.append({
-            "question": text, "question_id": final["message"], "reply_id": started["message"],
+            "question": text, "question_id": final["message_id"], "reply_id": started["message_id"],
             "origin": origin, "final_seen": final_seen, "started_seen": started_seen,
             "first_delta_seen": delta_seen, "done_seen": done_seen, "timings": done["timings"],
         })
@@ -200,11 +203,11 @@ def main(argv: list[str] | None = None) -> dict:
                         final_text=lambda conn, n: f"Voice question {conn} {n}, please?")
     stub_port = free_port()
     stub.port = stub_port
-    with LoadMonitor() as load, Services(NAME, env=stub.provider_env()) as services:
-        port = services.daphne()
-        services.worker()
+    with LoadMonitor() as load, bench_stack(NAME, ["web", "worker", "replies"],
+                                            env=stub.provider_env()) as stack:
+        port = stack.port
         user, avatar = bench_avatar()
-        cookie = services.session_cookie(user)
+        cookie = session_cookie(user)
         voice_conversation = new_conversation(user, avatar)
         typed_conversation = new_conversation(user, avatar)
 
@@ -224,7 +227,7 @@ def main(argv: list[str] | None = None) -> dict:
         voice_rows, typed_rows = asyncio.run(run())
         voice, typed = analyse(voice_rows, stub), analyse(typed_rows, stub)
         elapsed = time.monotonic() - started
-        database = services.database_kind
+        database = stack.database_kind
 
     voice_summary, typed_summary = summarize_turns(voice), summarize_turns(typed)
     path = chart_path(NAME)

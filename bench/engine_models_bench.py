@@ -1,7 +1,8 @@
 """How fast the local engine's models are on this machine: STT, endpointing, and the LLM.
 
 Writes bench/results/engine_models.json:
-- stt: whisper + Silero VAD load time; real-time factor (compute ÷ audio length) on Piper
+- stt: the engine's recogniser ($ENGINE_STT_MODEL: Moonshine tiny by default, or whisper
+  tiny.en) + Silero VAD load time; real-time factor (compute ÷ audio length) on Piper
   speech of a few lengths, with and without word timings; the live endpointing latency (wall
   time from the end of speech to the final result while streaming in real time).
 - llm: SmolLM2 load and warm-up time; first token on a short and a long prompt; decoding speed;
@@ -27,14 +28,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import LoadMonitor  # noqa: E402
-from streaming.engine.llm import ChatModel, Sampling  # noqa: E402
-from streaming.engine.transcriber import (  # noqa: E402
-    SAMPLE_RATE,
-    LiveOptions,
-    LiveTranscription,
-    SpeechRecognizer,
-    TranscriptResult,
-)
+from engine.listen_params import DEFAULT_ENDPOINTING_MS, LiveOptions  # noqa: E402
+from engine.llm import ChatModel, Sampling  # noqa: E402
+from engine.speech_models import SAMPLE_RATE, SpeechRecognizer  # noqa: E402
+from engine.transcriber import LiveTranscription  # noqa: E402
+from engine.transcript_events import TranscriptResult  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "engine_models.json"
 SENTENCES = {
@@ -94,7 +92,7 @@ def bench_stt(clips: dict[str, np.ndarray]) -> dict:
 
 async def bench_endpointing(recognizer: SpeechRecognizer, clips: dict[str, np.ndarray]) -> dict:
     """Stream each clip (+1.5 s of silence) in real time in 40 ms chunks; time the final."""
-    endpointing_ms = 300
+    endpointing_ms = DEFAULT_ENDPOINTING_MS
     latencies = []
     for name in ("short", "medium"):
         audio = np.concatenate([np.zeros(SAMPLE_RATE // 2, np.float32), clips[name]])
@@ -113,12 +111,13 @@ async def bench_endpointing(recognizer: SpeechRecognizer, clips: dict[str, np.nd
         )
         step = SAMPLE_RATE * 40 // 1000
         started = time.perf_counter()
-        speech_ended_at = None
+        # Audio is fed in real time from `started`, so the speech ends then, on the wall clock.
+        # A recogniser may finalise before the last loud sample (its VAD ends the speech sooner
+        # than this energy threshold does): that latency is negative, and kept.
+        speech_ended_at = started + end_of_speech / SAMPLE_RATE
         for offset in range(0, len(audio), step):
             await asyncio.sleep(max(0.0, started + offset / SAMPLE_RATE - time.perf_counter()))
             await live.feed(audio[offset : offset + step])
-            if speech_ended_at is None and offset + step >= end_of_speech:
-                speech_ended_at = started + end_of_speech / SAMPLE_RATE
             if final_at:
                 break
         await live.abort()

@@ -1,7 +1,7 @@
 """Instant stand-ins for D-ID, Groq and Deepgram on loopback that note when every call arrives.
 
-One aiohttp server answers the three vendors' wire protocols (the shapes of
-tests/integration/fakes.py, over real HTTP and WebSocket instead of MockTransport), so that the
+One aiohttp server answers the three vendors' wire protocols (the shapes of the
+integration tests' fakes, over real HTTP and WebSocket instead of MockTransport), so that the
 product's own clients, retries and connection pools are all in the measured path and only the
 vendor's think time is gone. Times are `time.time()` so that they compare with the marks the
 product saves on its Message rows (same machine, same clock).
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from aiohttp import WSMsgType, web
 
 # Deepgram's `Results` message, as the integration tests' fake sends it: one wire format.
-from tests.integration.fakes import results as deepgram_results
+from launcher.vendor_messages import deepgram_results
 
 OFFER_SDP = (
     "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"

@@ -85,7 +85,7 @@ class ReceivingPeer:
         do when the offer carries one."""
         from aiortc import RTCPeerConnection, RTCSessionDescription
 
-        from streaming.engine.loopback_ice import use_loopback_host_candidates
+        from engine.loopback_ice import use_loopback_host_candidates
 
         use_loopback_host_candidates()
         self.pc = pc = RTCPeerConnection()
@@ -224,24 +224,3 @@ def _signed(delta: int) -> int:
     """A 32-bit RTP timestamp difference as a signed number."""
     return ((delta + 2**31) % 2**32) - 2**31
 
-
-def astronaut_png() -> bytes:
-    """The demo photo (NASA, public domain, shipped in scikit-image) as PNG bytes."""
-    import io
-
-    from PIL import Image
-    from skimage import data
-
-    buffer = io.BytesIO()
-    Image.fromarray(data.astronaut()).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def mouth_box(png: bytes, resolution: int) -> tuple[int, int, int, int]:
-    """Where the engine's renderer draws the mouth for this photo, in output pixels."""
-    from streaming.engine.face import FaceFinder, decode_image
-    from streaming.engine.renderer import TalkingHeadRenderer
-
-    rgb = decode_image(png)
-    renderer = TalkingHeadRenderer(rgb, FaceFinder().find_in_image(rgb), resolution)
-    return renderer.face_regions()["mouth"]

@@ -25,8 +25,9 @@ from av import VideoFrame
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import LoadMonitor, chart_path, pyplot  # noqa: E402
-from streaming.engine.face import detect_face, presenter_image  # noqa: E402
-from streaming.engine.renderer import TalkingHeadRenderer  # noqa: E402
+from engine.face import detect_face  # noqa: E402
+from engine.presenters import presenter_image  # noqa: E402
+from engine.renderer import TalkingHeadRenderer  # noqa: E402
 
 SIZES = (256, 512, 720)
 FPS = 25

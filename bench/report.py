@@ -12,6 +12,7 @@ import math
 import os
 import platform
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -49,6 +50,20 @@ def summarize(values: Iterable[float | None], *, digits: int = 2) -> dict[str, A
         "min": r(min(present)),
         "max": r(max(present)),
     }
+
+
+QUIET_LOAD = 1.0  # the 1-minute load average above which the machine is not quiet
+
+
+def quiet_start(force: bool) -> tuple[float, bool]:
+    """(the 1-minute load now, whether to run): a benchmark that needs a quiet machine refuses,
+    and says why, when the load is above QUIET_LOAD, unless `--force` asks it to run anyway."""
+    load = os.getloadavg()[0]
+    if load > QUIET_LOAD and not force:
+        print(f"1-minute load {load:.2f} > {QUIET_LOAD}: not a quiet machine, no figures "
+              "(--force to run anyway)", file=sys.stderr)
+        return load, False
+    return load, True
 
 
 class LoadMonitor:

@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark in turn, each in a process of its own, and print the figures.
 
-    .venv/bin/python -m bench.run_all                 # everything (≈ 15-20 min on 2 cores)
+    .venv/bin/python -m bench.run_all                 # everything (≈ 30-35 min on 2 cores)
     .venv/bin/python -m bench.run_all --only signaling --only av_sync
     .venv/bin/python -m bench.run_all --quick         # small workloads: a smoke run of the lot
     .venv/bin/python -m bench.run_all --list
@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from .report import RESULTS_DIR, machine
+from .report import QUIET_LOAD, RESULTS_DIR, machine
 
 BASE_DIR = RESULTS_DIR.parent.parent
 
@@ -34,6 +34,8 @@ class Benchmark:
     time_limit: float  # seconds
     args: list[str] = field(default_factory=list)
     quick_args: list[str] = field(default_factory=list)
+    # Run only when asked for by name (`--only`): too long for every `make bench`.
+    on_request: bool = False
 
 
 BENCHMARKS = [
@@ -41,6 +43,12 @@ BENCHMARKS = [
               quick_args=["--frames", "50"]),
     Benchmark("engine_models", "bench.engine_models_bench",
               "engine models: STT real-time factor and endpointing, LLM first token", 360),
+    Benchmark("stt_compare", "bench.stt_compare_bench",
+              "speech recognisers: whisper tiny.en vs Moonshine tiny (WER, finalisation)", 300,
+              quick_args=["--clips", "3"]),
+    Benchmark("answer_quality", "bench.answer_quality_bench",
+              "engine LLM answers: % right, first token, tokens/s per setup", 2400,
+              quick_args=["--quick", "--candidates", "current,engine_default"]),
     Benchmark("cloud_overhead", "bench.cloud_overhead_bench",
               "our overhead on the cloud path (instant vendor stub)", 420,
               quick_args=["--turns", "20", "--warmup", "3"]),
@@ -50,18 +58,39 @@ BENCHMARKS = [
               "simultaneous live-session WebSockets per daphne process", 600,
               quick_args=["--levels", "10,50", "--seconds", "3"]),
     Benchmark("engine_capacity", "bench.engine_capacity_bench",
-              "simultaneous local-engine streams at ≥ 24 fps", 420,
+              "simultaneous local-engine streams at ≥ 24 fps; CPU per idle/talking stream", 600,
               quick_args=["--max-streams", "2", "--seconds", "4"]),
     Benchmark("av_sync", "bench.av_sync_bench", "local engine A/V offset from the decoded stream",
               240, quick_args=["--talks", "2"]),
+    Benchmark("browser_turns", "bench.browser_turn_bench",
+              "turn latency by hop in Chromium on the whole local product", 1200,
+              quick_args=["--spoken", "2", "--typed", "2", "--per-browser", "2"]),
+    Benchmark("barge_in", "bench.barge_in_bench",
+              "barge-in in Chromium: speech onset → avatar stopped / idle on the page", 900,
+              quick_args=["--barge-ins", "2"]),
+    Benchmark("soak", "bench.soak_bench",
+              "one conversation held 30 min in Chromium, a turn a minute (fps, drops, RSS)", 2100,
+              quick_args=["--minutes", "2", "--every", "30"], on_request=True),
     Benchmark("turn_latency", "bench.turn_latency_bench",
               "turn latency by hop on the whole local product", 780,
               quick_args=["--turns", "3", "--per-conversation", "3"]),
 ]
 
 
+SETTLE_SECONDS = 150  # the load average decays with a 1-minute time constant
+
+
+def settle() -> None:
+    """Wait (bounded) for the previous benchmark's load to decay, so the next one starts on a
+    quiet machine rather than refusing or measuring the last one's tail."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while os.getloadavg()[0] > QUIET_LOAD and time.monotonic() < deadline:
+        time.sleep(5)
+
+
 def run(benchmark: Benchmark, *, quick: bool) -> dict:
     args = benchmark.quick_args if quick else benchmark.args
+    settle()
     print(f"\n=== {benchmark.name}: {benchmark.what} ===", flush=True)
     results_file = RESULTS_DIR / f"{benchmark.name}.json"
     before = results_file.stat().st_mtime if results_file.exists() else None
@@ -118,13 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.list:
         for b in BENCHMARKS:
-            print(f"{b.name:<16} {b.what} (limit {b.time_limit:.0f} s)")
+            asked = ", only with --only" if b.on_request else ""
+            print(f"{b.name:<16} {b.what} (limit {b.time_limit:.0f} s{asked})")
         return 0
     wanted = {name for value in args.only for name in value.split(",") if name}
     unknown = wanted - {b.name for b in BENCHMARKS}
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; see --list")
-    chosen = [b for b in BENCHMARKS if not wanted or b.name in wanted]
+    chosen = [b for b in BENCHMARKS if b.name in wanted or (not wanted and not b.on_request)]
 
     started = time.monotonic()
     rows = [run(b, quick=args.quick) for b in chosen]

@@ -20,9 +20,11 @@ import argparse
 import asyncio
 import time
 
+from launcher.backing import free_port
+
+from .harness import bench_avatar, bench_stack, new_conversation, session_cookie
 from .provider_stub import ANSWER_SDP, CANDIDATE, ProviderStub
 from .report import LoadMonitor, chart_path, pyplot, summarize, write
-from .services import Services, bench_avatar, free_port, new_conversation
 
 NAME = "signaling"
 GAP = 0.01  # seconds between probes, so each one meets an idle socket
@@ -106,10 +108,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     stub = ProviderStub()
     stub.port = free_port()
-    with LoadMonitor() as load, Services(NAME, env=stub.provider_env()) as services:
-        port = services.daphne()
+    with LoadMonitor() as load, bench_stack(NAME, ["web"], env=stub.provider_env()) as stack:
+        port = stack.port
         user, avatar = bench_avatar()
-        cookie = services.session_cookie(user)
+        cookie = session_cookie(user)
         conversations = [new_conversation(user, avatar) for _ in range(args.sessions + 1)]
 
         async def run() -> dict[str, list[float]]:
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
                 await stub.stop()
 
         found = asyncio.run(run())
-        database = services.database_kind
+        database = stack.database_kind
 
     stats = {key: summarize(values) for key, values in found.items()}
     path = chart_path(NAME)

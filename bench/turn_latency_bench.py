@@ -3,7 +3,7 @@ to the first decoded video frame of the avatar's answer, broken down by hop.
 
     .venv/bin/python -m bench.turn_latency_bench [--turns 20] [--per-conversation 5]
 
-The product runs as `make run` runs it (tests/e2e/stack.py: daphne, Celery worker and beat,
+The product runs as `make run` runs it (launcher.Stack: daphne, Celery worker and beat,
 the local engine with whisper, SmolLM2 and Piper, on a private database and Redis db). The
 browser is a Python client, not Chromium: it logs in, starts a conversation from the avatar page's
 API, opens the live WebSocket, answers the engine's offer with an aiortc peer (loopback
@@ -31,46 +31,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
 import time
-from pathlib import Path
 
 import numpy as np
 
+from avatars.demo import DEMO_SIZE, astronaut_png
+from launcher import Stack
+from launcher.microphone import load_speaker, speech
+from launcher.page_recorder import mouth_box
+
+from .harness import QUESTIONS, message_marks
 from .live_client import until
 from .mouth import audio_onsets, first_and_last_above, motion, motion_threshold
+from .receiver import install_sender_report_capture
 from .report import LoadMonitor, chart_path, pyplot, summarize, write
 
 NAME = "turn_latency"
 RATE = 16000
 FRAME = 640  # samples: 40 ms
-QUESTIONS = [
-    "What is it like to float in space?",
-    "How long did your training take?",
-    "What did you eat on the space station?",
-    "Can you see the stars from orbit?",
-    "What was the hardest part of the mission?",
-    "Did you ever feel afraid up there?",
-    "What do you miss most about flying?",
-]
 HOPS = ["transcript_final", "message_saved", "task_started", "first_token", "first_sentence_sent",
         "reply_started_seen", "avatar_started", "first_audio", "first_video_frame"]
 
 
 def spoken_questions() -> dict[str, np.ndarray]:
-    """Each question as Piper says it, at 16 kHz int16."""
-    from scipy.signal import resample_poly
-
-    from streaming.engine.tts import load_speaker
-
+    """Each question as Piper says it, at 16 kHz int16 (what the page's microphone sends)."""
     speaker = load_speaker()
-    out = {}
-    for text in QUESTIONS:
-        utterance = speaker.synthesize(text)
-        audio = resample_poly(utterance.pcm.astype(np.float32), RATE, utterance.sample_rate)
-        out[text] = np.clip(audio, -32768, 32767).astype(np.int16)
-    return out
+    return {text: speech(speaker, text, RATE) for text in QUESTIONS}
 
 
 class Browser:
@@ -229,25 +216,12 @@ async def one_turn(browser: Browser, *, voice: bool, text: str, pcm: np.ndarray 
     peer.forget_before(cut_at)
     return {
         "mode": "voice" if voice else "typed", "asked": text, "heard": final["text"],
-        "question_id": final["message"], "reply_id": started["message"],
+        "question_id": final["message_id"], "reply_id": started["message_id"],
         "origin": origin, "transcript_final": final_at, "reply_started_seen": started_at,
         "avatar_started": avatar_at, "first_audio": first_audio, "first_video_frame": first_video,
         "motion_threshold": round(threshold, 2), "page_timings": done.get("timings"),
         "diagnostics": diagnostics,
     }
-
-
-def message_marks(stack, ids: list[int]) -> dict[int, dict]:
-    """The hop marks saved on the Message rows (read through the stack's own manage.py)."""
-    code = (
-        "import json\nfrom conversations.models import Message\n"
-        f"rows = Message.objects.filter(pk__in={ids!r})\n"
-        "fields = ['speech_end_at', 'transcript_final_at', 'task_started_at', 'first_token_at',"
-        " 'first_sentence_sent_at', 'avatar_started_at', 'completed_at']\n"
-        "print(json.dumps({m.pk: {f: (getattr(m, f).timestamp() if getattr(m, f) else None)"
-        " for f in fields} | {'text': m.text} for m in rows}))"
-    )
-    return {int(k): v for k, v in json.loads(stack.shell(code).splitlines()[-1]).items()}
 
 
 def join(turns: list[dict], marks: dict[int, dict]) -> list[dict]:
@@ -363,17 +337,10 @@ def main(argv: list[str] | None = None) -> dict:
                         help="seconds of turns at most (half per mode); fewer turns if slower")
     args = parser.parse_args(argv)
 
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.e2e.stack import ARTIFACTS, Stack
-
-    from .receiver import astronaut_png, install_sender_report_capture, mouth_box
-
     install_sender_report_capture()
     questions = spoken_questions()
-    box = mouth_box(astronaut_png(), 512)  # the demo avatar: the astronaut at 512 px
-    with LoadMonitor() as load, Stack(name="bench-turn-latency", log_dir=ARTIFACTS / "bench") as stack:
+    box = mouth_box(astronaut_png(), DEMO_SIZE)
+    with LoadMonitor() as load, Stack(name="bench-turn-latency") as stack:
         started = time.monotonic()
         turns, failures = asyncio.run(run_turns(stack, box, questions, turns=args.turns,
                                                 per_conversation=args.per_conversation,
@@ -393,7 +360,7 @@ def main(argv: list[str] | None = None) -> dict:
     chart(voice, typed, path)
     report = {
         "client": "python: websockets to daphne + aiortc receiving peer (not Chromium)",
-        "setup": {"product": "tests/e2e/stack.py (config.launch: daphne, Celery worker + beat, "
+        "setup": {"product": "launcher.Stack (the Procfile: daphne, Celery worker + beat, "
                              "manage.py run_engine with whisper tiny.en, SmolLM2-135M, Piper)",
                   "avatar": "astronaut (D-ID Talks on the local engine, 512 px)",
                   "turns_per_mode": args.turns, "turns_per_conversation": args.per_conversation,

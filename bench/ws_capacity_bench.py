@@ -30,15 +30,12 @@ import sys
 import time
 from pathlib import Path
 
+from launcher import Stack
+from launcher.backing import free_port
+from launcher.stack import BASE_DIR
+
+from .harness import CpuSampler, bench_avatar, bench_stack, new_conversation, session_cookie
 from .report import LoadMonitor, chart_path, pyplot, summarize, write
-from .services import (
-    BASE_DIR,
-    CpuSampler,
-    Services,
-    bench_avatar,
-    free_port,
-    new_conversation,
-)
 
 NAME = "ws_capacity"
 P99_LIMIT_MS = 100.0
@@ -170,14 +167,14 @@ def client_main(spec_path: str) -> None:
 # -- the benchmark process: daphne, the stub, the levels -----------------------------------------
 
 
-async def run_level(services: Services, stub, port: int, cookie: str, user, avatar, cpu: CpuSampler,
+async def run_level(stack: Stack, stub, port: int, cookie: str, user, avatar, cpu: CpuSampler,
                     n: int, *, mic: bool, seconds: float) -> dict:
     from asgiref.sync import sync_to_async
 
     conversations = await sync_to_async(lambda: [new_conversation(user, avatar) for _ in range(n)])()
     ids = [str(c.pk) for c in conversations]
-    spec = services.tmp / f"client-{n}-{int(mic)}.json"
-    out = services.tmp / f"client-{n}-{int(mic)}.out.json"
+    spec = stack.tmp / f"client-{n}-{int(mic)}.json"
+    out = stack.tmp / f"client-{n}-{int(mic)}.out.json"
     spec.write_text(json.dumps({"port": port, "cookie": cookie, "ids": ids, "mic": mic,
                                 "seconds": seconds, "out": str(out)}))
     audio_before = stub.audio_bytes
@@ -298,11 +295,11 @@ def main(argv: list[str] | None = None) -> dict | None:
     stub = ProviderStub(interim_every=32000)
     stub.port = free_port()
     results: list[dict] = []
-    with LoadMonitor() as load, Services(NAME, env=stub.provider_env()) as services:
-        port = services.daphne()
+    with LoadMonitor() as load, bench_stack(NAME, ["web"], env=stub.provider_env()) as stack:
+        port = stack.port
         user, avatar = bench_avatar()
-        cookie = services.session_cookie(user)
-        pids = {"daphne": services.pid("daphne"), "stub": os.getpid()}
+        cookie = session_cookie(user)
+        pids = {"daphne": stack.pid("web"), "stub": os.getpid()}
 
         async def run() -> None:
             await stub.start(stub.port)
@@ -312,7 +309,7 @@ def main(argv: list[str] | None = None) -> dict | None:
                         for n in levels:
                             started = time.monotonic()
                             try:
-                                row = await run_level(services, stub, port, cookie, user, avatar,
+                                row = await run_level(stack, stub, port, cookie, user, avatar,
                                                       cpu, n, mic=workload == "mic",
                                                       seconds=args.seconds)
                             except Exception as exc:  # a level that cannot even open is a result
@@ -335,7 +332,7 @@ def main(argv: list[str] | None = None) -> dict | None:
                 await stub.stop()
 
         asyncio.run(run())
-        database = services.database_kind
+        database = stack.database_kind
 
     held = {w: max((r["sessions"] for r in results if r["workload"] == w and r["holds"]),
                    default=0) for w in workloads}

@@ -13,6 +13,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("conversations/", include("conversations.urls")),
+    path("", include("api.urls")),
     path("", include("frontend.urls")),
     # Avatar photos are served by the app itself so that `make run` needs no web server and the
     # (local or cloud) avatar service can fetch source_url; behind nginx, serve MEDIA_ROOT there.

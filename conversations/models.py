@@ -6,7 +6,8 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection, models
 from django.urls import reverse
 from django.utils import timezone
 
@@ -22,14 +23,46 @@ class ConversationQuerySet(models.QuerySet):
             first_words=models.Subquery(first.order_by("created_at", "id").values("text")[:1])
         )
 
+    def matching(self, query: str) -> ConversationQuerySet:
+        """Conversations with a message matching `query`: PostgreSQL full-text search when we run
+        on PostgreSQL (stemmed: "talking" finds "talk"), a case-insensitive substring on SQLite."""
+        if connection.vendor == "postgresql":
+            matching = Message.objects.annotate(
+                search=SearchVector("text", config="english")
+            ).filter(search=SearchQuery(query, config="english", search_type="websearch"))
+        else:
+            matching = Message.objects.filter(text__icontains=query)
+        return self.filter(pk__in=matching.values("conversation_id"))
+
     def live(self) -> ConversationQuerySet:
         return self.filter(status__in=Conversation.OPEN_STATUSES)
 
     def idle_since(self, now=None) -> ConversationQuerySet:
-        """Open conversations whose last activity is older than their own timeout."""
+        """Open conversations whose last activity is older than their own timeout.
+
+        One cutoff per distinct timeout rather than `F("idle_timeout") * timedelta`: SQLite
+        cannot multiply an integer by a duration ("Invalid arguments for operator *"), and
+        timeouts take only a handful of values (1-300 s), so the OR stays short on both databases.
+        """
         now = now or timezone.now()
-        return self.live().filter(
-            last_activity__lt=now - models.F("idle_timeout") * timedelta(seconds=1)
+        live = self.live()
+        timeouts = set(live.order_by().values_list("idle_timeout", flat=True).distinct())
+        if not timeouts:
+            return live.none()
+        overdue = models.Q()
+        for seconds in timeouts:
+            overdue |= models.Q(
+                idle_timeout=seconds, last_activity__lt=now - timedelta(seconds=seconds)
+            )
+        return live.filter(overdue)
+
+    def stream_close_unconfirmed(self, claimed_before) -> ConversationQuerySet:
+        """Conversations whose stream close was claimed before `claimed_before` but never
+        confirmed: the closer crashed (or gave up) between the claim and the provider's DELETE."""
+        return (
+            self.exclude(provider_stream_id="")
+            .filter(stream_closed_at__lt=claimed_before)
+            .exclude(stream_close_confirmed_id=models.F("provider_stream_id"))
         )
 
 
@@ -63,7 +96,10 @@ class Conversation(models.Model):
     provider_stream_id = models.CharField(max_length=200, blank=True)
     provider_session_id = models.TextField(blank=True)
     provider_state = models.JSONField(default=dict, blank=True)
+    # The close is claimed (stream_closed_at set, compare-and-set) before the provider is called,
+    # and confirmed (the stream's id copied here) after: a claim left unconfirmed is re-closed.
     stream_closed_at = models.DateTimeField(null=True, blank=True)
+    stream_close_confirmed_id = models.CharField(max_length=200, blank=True)
     idle_timeout = models.PositiveIntegerField(default=300)
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_activity = models.DateTimeField(default=timezone.now)
@@ -82,6 +118,11 @@ class Conversation(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("conversations:detail", args=[self.pk])
+
+    @property
+    def websocket_path(self) -> str:
+        """Where a client attaches to this conversation (streaming/routing.py serves it)."""
+        return f"/ws/sessions/{self.pk}/"
 
     @property
     def is_open(self) -> bool:
@@ -111,8 +152,10 @@ class Conversation(models.Model):
             )
         )
 
-    def touch(self) -> None:
-        Conversation.objects.filter(pk=self.pk).update(last_activity=timezone.now())
+    def confirm_stream_closed(self, stream_id: str) -> None:
+        """Record that the provider has closed (or no longer knows) stream `stream_id`."""
+        Conversation.objects.filter(pk=self.pk).update(stream_close_confirmed_id=stream_id)
+        self.stream_close_confirmed_id = stream_id
 
 
 class Message(models.Model):
@@ -131,12 +174,17 @@ class Message(models.Model):
     source = models.CharField(max_length=10, choices=Source.choices)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     interrupted = models.BooleanField(default=False)
+    # Set when a reply could not complete (worker lost, broker down, provider failed): the
+    # page was told, and a retried task must not speak it again.
+    error = models.CharField(max_length=40, blank=True)
     reply_to = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reply"
     )
     # Turn timings (wall clock). The user message holds the speech/transcript marks, the
     # assistant message the reply marks; `timings()` joins them.
     speech_end_at = models.DateTimeField(null=True, blank=True)
+    # A speculative final that already had the saved words (spoken turns; often none).
+    speculative_final_at = models.DateTimeField(null=True, blank=True)
     transcript_final_at = models.DateTimeField(null=True, blank=True)
     task_started_at = models.DateTimeField(null=True, blank=True)
     first_token_at = models.DateTimeField(null=True, blank=True)
@@ -163,6 +211,7 @@ class Message(models.Model):
             return round((mark - origin).total_seconds() * 1000)
 
         return {
+            "speculative_final_ms": since(question.speculative_final_at) if question else None,
             "transcript_final_ms": since(question.transcript_final_at) if question else None,
             "task_started_ms": since(self.task_started_at),
             "first_token_ms": since(self.first_token_at),

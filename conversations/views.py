@@ -4,15 +4,13 @@ import json
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.core.paginator import Paginator
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from .export import conversation_as_dict, conversation_as_markdown
-from .models import Conversation, Message
+from .models import Conversation
 
 PAGE_SIZE = 20
 
@@ -23,18 +21,6 @@ def _own(request: HttpRequest, pk) -> Conversation:
     )
 
 
-def search_conversations(queryset, query: str):
-    """Conversations with a message matching `query`: PostgreSQL full-text search when we run on
-    PostgreSQL (stemmed: "talking" finds "talk"), a case-insensitive substring match on SQLite."""
-    if connection.vendor == "postgresql":
-        matching = Message.objects.annotate(search=SearchVector("text", config="english")).filter(
-            search=SearchQuery(query, config="english", search_type="websearch")
-        )
-    else:
-        matching = Message.objects.filter(text__icontains=query)
-    return queryset.filter(pk__in=matching.values("conversation_id"))
-
-
 @login_required
 def conversation_list(request: HttpRequest) -> HttpResponse:
     conversations = (
@@ -42,7 +28,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     )
     query = request.GET.get("q", "").strip()[:200]
     if query:
-        conversations = search_conversations(conversations, query)
+        conversations = conversations.matching(query)
     page = Paginator(conversations, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request, "conversations/list.html", {"page": page, "query": query}

@@ -4,10 +4,13 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from avatars.idle_video import idle_video_url
 from avatars.models import Avatar
-from conversations.services import SessionLimitReached, start_conversation
+from conversations.services import SessionRefused, start_conversation
+from streaming.protocol import MAX_CHAT_CHARS
 
 
 @login_required
@@ -18,18 +21,25 @@ def avatar_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def talk(request: HttpRequest, slug: str) -> HttpResponse:
-    avatar = get_object_or_404(Avatar, slug=slug, is_active=True)
+    avatar = get_object_or_404(
+        Avatar.objects.select_related("managed_agent"), slug=slug, is_active=True
+    )
     return render(
         request,
         "frontend/talk.html",
         {
             "avatar": avatar,
+            "starters": avatar.starter_messages(),
             "client_config": {
-                "startUrl": request.build_absolute_uri(f"/talk/{avatar.slug}/sessions/"),
+                "startUrl": request.build_absolute_uri(
+                    reverse("frontend:start-session", args=[avatar.slug])
+                ),
                 "avatar": {"name": avatar.name, "slug": avatar.slug, "image": avatar.image_url()},
-                "transport": "livekit" if avatar.provider == Avatar.Provider.HEYGEN else "webrtc",
-                "maxTextChars": 2000,
-                "historyUrl": "/conversations/",
+                # A URL the page plays as it is (ours, or a vendor's public one): never a key.
+                "idleVideo": idle_video_url(avatar) or None,
+                "transport": avatar.transport,
+                "maxTextChars": MAX_CHAT_CHARS,
+                "historyUrl": reverse("conversations:list"),
             },
         },
     )
@@ -42,12 +52,19 @@ def start_session(request: HttpRequest, slug: str) -> JsonResponse:
     avatar = get_object_or_404(Avatar, slug=slug, is_active=True)
     try:
         conversation = start_conversation(request.user, avatar)
-    except SessionLimitReached as exc:
-        return JsonResponse({"error": "session_limit", "message": str(exc)}, status=429)
+    except SessionRefused as exc:
+        refusal = exc.refusal
+        response = JsonResponse(
+            {"error": refusal.code, "message": refusal.message, "retry_after": refusal.retry_after},
+            status=exc.status,
+        )
+        if refusal.retry_after:
+            response["Retry-After"] = str(refusal.retry_after)
+        return response
     return JsonResponse(
         {
             "conversation": str(conversation.pk),
-            "websocket": f"/ws/sessions/{conversation.pk}/",
+            "websocket": conversation.websocket_path,
             "historyUrl": conversation.get_absolute_url(),
             "idleTimeout": conversation.idle_timeout,
             "maxLiveSessions": settings.MAX_LIVE_SESSIONS_PER_USER,

@@ -7,17 +7,19 @@ import asyncio
 import json
 import logging
 import time
-from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from conversations.models import Conversation, Message
+from avatars.languages import stt_options_for
+from conversations.models import Conversation
 
-from . import cancellation, events, presence
-from .pipeline import is_barge_in
+from . import close_codes, events, presence, quota_store, quotas, reply_watch, turn_events, turns
+from .avatar_stream import AvatarStreamMixin
+from .listening import Listener
+from .liveavatar_replies import save_transcript
 from .protocol import (
     ClientMessage,
     ProtocolError,
@@ -28,23 +30,20 @@ from .protocol import (
 )
 from .providers.errors import ProviderError
 from .providers.registry import avatar_provider_for, stt_session
+from .tasks import end_abandoned
+from .turn_actions import TurnActionsMixin
 
 log = logging.getLogger(__name__)
 
-# Close codes (4000-4999 are the application's own).
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_NOT_FOUND = 4404
-CLOSE_ENDED = 4410
-CLOSE_TOO_MANY = 4429
-TOUCH_EVERY = 5.0  # seconds between last_activity writes: the reaper's clock, cheaply kept
+# Seconds between last_activity writes (pings, audio, avatar events and turns all count): the
+# reaper's clock, cheaply kept, so a user who listens or talks is never reaped.
+TOUCH_EVERY = 15.0
 
 
-class SessionConsumer(AsyncWebsocketConsumer):
+class SessionConsumer(TurnActionsMixin, AvatarStreamMixin, AsyncWebsocketConsumer):
     conversation: Conversation | None = None
     provider = None
-    stream = None
-    stt = None
-    stt_task: asyncio.Task | None = None
+    listener: Listener | None = None
     opening: asyncio.Task | None = None
 
     # Connection ------------------------------------------------------------------------------
@@ -52,31 +51,36 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.close(code=close_codes.UNAUTHENTICATED)
             return
         conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         conversation = await (
             Conversation.objects.owned_by(user)
-            .select_related("avatar__voice", "avatar__persona")
+            .select_related("avatar__voice", "avatar__persona", "avatar__managed_agent")
             .filter(pk=conversation_id)
             .afirst()
         )
         if conversation is None:  # someone else's or no such conversation: the same answer
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self.close(code=close_codes.NOT_FOUND)
             return
         self.conversation = conversation
         self.group = events.group_name(conversation.pk)
-        self.avatar_speaking = False
-        self.reply_to: int | None = None  # the user message whose reply is running
-        self.reply_id: int | None = None
-        # Between two sentences the avatar is silent but not done: count the talks it finished
-        # against the sentences its finished reply sent, so barge-in still reaches it there.
-        self.talks_done = 0
-        self.talks_sent: int | None = None
-        self.utterance: list[str] = []
-        self.utterance_end: float | None = None
+        self.turns = turns.Turns()
+        # Events come from the socket and from the transcript relay task: one at a time, each
+        # one's actions performed before the next is looked at.
+        self.turn_lock = asyncio.Lock()
         self.last_touch = 0.0
-        self.chat_times: list[float] = []
+        stt_options = stt_options_for(conversation.avatar)  # recognise the avatar's language
+        self.listener = Listener(
+            f"conversation {conversation.pk}",
+            # stt_session is looked up when called: tests replace it.
+            make_session=lambda: stt_session(**stt_options),
+            feed=self.feed,
+            report=lambda code, text: self.send_json(error(code, text)),
+            turn_lock=self.turn_lock,
+        )
+        self.audio_meter = quotas.AudioMeter()
+        self.audio_refused_until = 0.0
         self.ended = False
         await self.accept()
         if not conversation.is_open:
@@ -84,7 +88,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 message("session.ended", reason=conversation.end_reason or "ended",
                         message="This conversation has already ended.")
             )
-            await self.close(code=CLOSE_ENDED)
+            await self.close(code=close_codes.ENDED)
             return
         self.provider = avatar_provider_for(conversation.avatar)
         others = await (
@@ -96,10 +100,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 f"You already have {others} live conversations open. End one to start another.",
             ))
             await self.finish(Conversation.EndReason.SERVER_ERROR, failed=True, detail="session limit")
-            await self.close(code=CLOSE_TOO_MANY)
+            await self.close(code=close_codes.TOO_MANY)
             return
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await presence.attach(conversation.pk, self.channel_name)
+        previous = await presence.take(conversation.pk, self.channel_name)
+        if previous is not None:
+            # That socket (maybe on another daphne process) leaves; its stream is closed below,
+            # under the stream lock, before ours is opened.
+            log.info("conversation %s: taken over from %s", conversation.pk, previous)
+            await self.channel_layer.send(previous, {"type": "session.taken_over"})
         await self.send_json(
             message("session.created", conversation=str(conversation.pk),
                     transport=self.provider.transport)
@@ -108,58 +117,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
         # answering pings and refusing early frames instead of sitting deaf.
         self.opening = asyncio.create_task(self.open_stream())
 
-    async def open_stream(self) -> None:
-        conversation = self.conversation
-        if conversation.provider_stream_id and not conversation.stream_closed_at:
-            # A reconnect: the browser's peer connection is new, so is the stream.
-            await self.close_stream()
-        started = time.perf_counter()
-        try:
-            stream = await self.provider.open(conversation.avatar)
-        except ProviderError as exc:
-            await self.fail(exc, "open the avatar stream")
-            return
-        log.info("conversation %s: stream %s opened in %.0f ms", conversation.pk, stream.id,
-                 (time.perf_counter() - started) * 1000)
-        self.stream = stream
-        handles = {
-            "provider_stream_id": stream.id,
-            "provider_session_id": stream.session_id or "",
-            "provider_state": stream.to_dict(),
-            "stream_closed_at": None,
-        }
-        went_live = await Conversation.objects.filter(
-            pk=conversation.pk, status__in=Conversation.OPEN_STATUSES
-        ).aupdate(status=Conversation.Status.LIVE, last_activity=timezone.now(), **handles)
-        if not went_live or self.ended:
-            # The conversation ended while the stream was opening: record and close it at once.
-            await Conversation.objects.filter(pk=conversation.pk).aupdate(**handles)
-            await conversation.arefresh_from_db()
-            await self.close_stream()
-            return
-        await conversation.arefresh_from_db()
-        if self.provider.transport == "livekit":
-            await self.send_json(
-                message("livekit.join", url=stream.extra.get("url"),
-                        token=stream.extra.get("access_token"))
-            )
-        else:
-            ice_servers = list(stream.ice_servers or []) + list(settings.ICE_SERVERS)
-            await self.send_json(
-                message("rtc.offer", sdp=stream.offer["sdp"], ice_servers=ice_servers)
-            )
-
     async def disconnect(self, code: int) -> None:
         if self.conversation is None:
             return
         await self.channel_layer.group_discard(self.group, self.channel_name)
         await self.stop_stt()
-        if not self.ended:
+        await self.stop_renewing_stream()
+        if not self.ended and not await self.taken_over():
             grace = settings.DISCONNECT_GRACE_SECONDS
             if grace > 0 and self.provider is not None:
                 await presence.detach(self.conversation.pk, self.channel_name)
-                from .tasks import end_abandoned
-
                 await sync_to_async(end_abandoned.apply_async, thread_sensitive=False)(
                     (str(self.conversation.pk),), countdown=grace
                 )
@@ -168,6 +135,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self.opening is not None and not self.opening.done():
             # Let a stream that is still being opened finish, so that it is closed, not leaked.
             await asyncio.wait([self.opening], timeout=4 * settings.PROVIDER_TIMEOUT)
+        if self.greeting_task is not None and not self.greeting_task.done():
+            # Its provider calls use the provider's client, closed below.
+            await asyncio.wait([self.greeting_task], timeout=4 * settings.PROVIDER_TIMEOUT)
         if self.provider is not None:
             await self.provider.aclose()
 
@@ -189,63 +159,71 @@ class SessionConsumer(AsyncWebsocketConsumer):
             log.warning("conversation %s: provider error %s: %s", self.conversation.pk,
                         exc.code, exc.message)
             await self.send_json(error(exc.code, exc.message))
+        except Exception:
+            # A bug, not bad input (that is a ProtocolError): logged with its traceback here,
+            # and the socket (with the conversation and its stream) lives on.
+            log.exception("conversation %s: a frame could not be handled", self.conversation.pk)
+            await self.send_json(error("server_error", "That message could not be handled."))
 
     async def on_answer(self, msg: ClientMessage) -> None:
         if self.stream is None:
             raise ProtocolError("no_stream", "There is no avatar stream to answer yet.")
+        if await self.refused("signaling"):
+            return
         await self.provider.answer(self.stream, msg.data["sdp"])
+        self.start_greeting()
 
     async def on_ice(self, msg: ClientMessage) -> None:
         if self.stream is None:
             raise ProtocolError("no_stream", "There is no avatar stream for this candidate.")
+        if await self.refused("signaling"):
+            return
         data = msg.data
         await self.provider.add_ice(
             self.stream, data["candidate"], data["sdpMid"], data["sdpMLineIndex"]
         )
 
     async def on_chat_text(self, msg: ClientMessage) -> None:
-        now = time.monotonic()
-        self.chat_times = [t for t in self.chat_times if now - t < 60]
-        if len(self.chat_times) >= settings.CHAT_MESSAGES_PER_MINUTE:
-            raise ProtocolError("rate_limited", "You are sending messages too fast; wait a moment.")
-        self.chat_times.append(now)
-        await self.user_said(msg.data["text"], Message.Source.TEXT)
+        if await self.refused("chat_turns"):
+            return  # refused before anything is cut off: the avatar goes on speaking
+        await self.feed(turn_events.UserTyped(msg.data["text"]))
 
     async def on_interrupt(self, msg: ClientMessage) -> None:
-        await self.interrupt()
+        await self.feed(turn_events.InterruptRequested())
 
     async def on_avatar_event(self, msg: ClientMessage) -> None:
+        await self.touch()
+        await self.rejoin(catch_up=True)  # a reply is being spoken: its frames must reach us
         event = msg.data["event"]
-        if event == "stream/started":
-            self.avatar_speaking = True
-            if self.reply_id is not None:
-                await Message.objects.filter(pk=self.reply_id, avatar_started_at__isnull=True).aupdate(
-                    avatar_started_at=timezone.now()
-                )
-            await self.send_json(message("avatar.state", state="speaking"))
-        elif event == "stream/done":
-            self.avatar_speaking = False
-            self.talks_done += 1
-            await self.send_json(message("avatar.state", state="idle"))
-        elif event == "stream/error":
-            self.avatar_speaking = False
-            self.talks_done += 1
-            log.warning("conversation %s: avatar stream reported an error", self.conversation.pk)
-            await self.send_json(error("avatar_error", "The avatar could not play that reply."))
+        if event in ("stream/started", "stream/done"):
+            self.stream_used()  # the avatar spoke: the provider's idle clock starts again
+        if event == "stream/ready":
+            self.start_greeting()
+        elif event == "stream/started":
+            await self.feed(turn_events.AvatarStarted())
+        elif event == "avatar.transcription":  # LiveAvatar FULL mode: the words its LLM wrote
+            await save_transcript(self.conversation, self.provider, msg.data["text"])
+        elif event in ("stream/done", "stream/error"):
+            if event == "stream/error":
+                log.warning("conversation %s: avatar stream reported an error", self.conversation.pk)
+            await self.feed(turn_events.AvatarDone(failed=event == "stream/error"))
 
     async def on_mic_state(self, msg: ClientMessage) -> None:
         if not msg.data["on"]:
             await self.stop_stt()
+            await self.feed(turn_events.MicOff())
 
     async def on_end(self, msg: ClientMessage) -> None:
         closed = msg.data["reason"] == "page_closed"
         reason = Conversation.EndReason.DISCONNECT if closed else Conversation.EndReason.USER
         await self.finish(reason)
         await self.send_json(message("session.ended", reason=reason, message="Conversation ended."))
-        await self.close(code=1000)
+        await self.close(code=close_codes.NORMAL)
 
     async def on_ping(self, msg: ClientMessage) -> None:
         await self.send_json(message("pong", t=msg.data["t"]))
+        await self.touch()  # the page pings while it is open: its user is still there
+        await self.rejoin(catch_up=True)
 
     HANDLERS = {
         "rtc.answer": on_answer,
@@ -261,121 +239,35 @@ class SessionConsumer(AsyncWebsocketConsumer):
     # Speech ----------------------------------------------------------------------------------
 
     async def on_audio(self, pcm: bytes) -> None:
-        if self.stt is None:
-            self.stt = stt_session()
-            try:
-                await self.stt.start()
-            except ProviderError as exc:
-                self.stt = None
-                log.warning("conversation %s: STT unavailable: %s", self.conversation.pk, exc.message)
-                raise
-            self.audio_seconds = 0.0
-            self.stt_task = asyncio.create_task(self.relay_transcripts(self.stt))
-        await self.stt.send(pcm)
-        self.audio_seconds += len(pcm) / (2 * 16000)
-
-    async def relay_transcripts(self, stt) -> None:
-        try:
-            async for event in stt:
-                await self.on_transcript(event)
-        except ProviderError as exc:
-            log.warning("conversation %s: STT failed: %s", self.conversation.pk, exc.message)
-            await self.send_json(error(exc.code, exc.message))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("conversation %s: transcript relay crashed", self.conversation.pk)
-            await self.send_json(error("stt_error", "Speech recognition stopped unexpectedly."))
-        finally:
-            if self.stt is stt:
-                self.stt = None
-
-    async def on_transcript(self, event) -> None:
-        if event.kind == "interim" or (event.kind == "final" and not event.is_final):
-            text = " ".join([*self.utterance, event.text]).strip()
-            if text:
-                await self.send_json(message("transcript.interim", text=text))
-                if is_barge_in(avatar_speaking=self.avatar_busy,
-                               reply_running=self.reply_to is not None, transcript=event.text):
-                    await self.interrupt()
+        await self.touch()
+        if time.monotonic() < self.audio_refused_until:
+            return  # today's audio is used up: the user was told once
+        ms = self.audio_meter.add(len(pcm))
+        if ms and await self.refused("audio_ms", ms):
+            # One error, not one a frame: frames are dropped until the budget renews.
+            self.audio_refused_until = time.monotonic() + self.last_refusal.retry_after
+            await self.stop_stt()
             return
-        if event.kind == "final":
-            if event.text:
-                self.utterance.append(event.text)
-                # The microphone streams in real time, so speech ended as many seconds ago as
-                # audio was sent after the segment's end.
-                lag = self.audio_seconds - (event.start + event.duration)
-                self.utterance_end = time.time() - max(0.0, lag)
-                if is_barge_in(avatar_speaking=self.avatar_busy,
-                               reply_running=self.reply_to is not None, transcript=event.text):
-                    await self.interrupt()
-            if not event.speech_final:
-                return
-        elif event.kind != "utterance_end":
-            return
-        text = " ".join(self.utterance).strip()
-        speech_end = self.utterance_end
-        self.utterance, self.utterance_end = [], None
-        if text:
-            await self.user_said(text, Message.Source.VOICE, speech_end=speech_end)
+        await self.listener.hear(pcm)
 
     async def stop_stt(self) -> None:
-        stt, self.stt = self.stt, None
-        if stt is not None:
-            await stt.close()
-        if self.stt_task is not None:
-            self.stt_task.cancel()
-            self.stt_task = None
+        if self.listener is not None:
+            await self.listener.stop()
 
-    # Turns -----------------------------------------------------------------------------------
+    # Quotas ----------------------------------------------------------------------------------
 
-    async def user_said(self, text: str, source: str, *, speech_end: float | None = None) -> None:
-        """Save the user's words, show them, and start the avatar's reply (after cutting off a
-        reply that is still running: the user has moved on)."""
-        if self.reply_to is not None or self.avatar_busy:
-            await self.interrupt()
-        now = timezone.now()
-        saved = await Message.objects.acreate(
-            conversation=self.conversation,
-            role=Message.Role.USER,
-            source=source,
-            text=text,
-            speech_end_at=(now - timedelta(seconds=max(0.0, time.time() - speech_end)))
-            if speech_end else None,
-            transcript_final_at=now,
-        )
-        await self.touch(force=True)
-        await self.send_json(message("transcript.final", text=text, message=saved.pk, source=source))
-        self.reply_to = saved.pk
-        from .tasks import generate_reply
+    last_refusal: quotas.Refusal | None = None
 
-        # .delay() publishes to the broker over a blocking socket: keep it off the event loop.
-        await sync_to_async(generate_reply.delay, thread_sensitive=False)(
-            str(self.conversation.pk), saved.pk
-        )
-
-    @property
-    def avatar_busy(self) -> bool:
-        """Speaking, or between two sentences of a written reply it has not finished saying."""
-        owed = self.talks_sent is not None and self.talks_done < self.talks_sent
-        return self.avatar_speaking or owed
-
-    async def interrupt(self) -> None:
-        busy, self.talks_sent = self.avatar_busy, None
-        reply_to, self.reply_to = self.reply_to, None
-        if reply_to is not None:
-            await cancellation.cancel(self.conversation.pk, reply_to=reply_to)
-        if self.stream is not None:
-            await self.provider.interrupt(self.stream)
-            # D-ID streams stop mid-sentence only through the data channel, from the browser.
-            await self.send_json(message("avatar.interrupt"))
-        if busy and reply_to is None and self.reply_id is not None:
-            # The reply was all written (its task is done) but not all said: it was cut short.
-            await Message.objects.filter(pk=self.reply_id).aupdate(interrupted=True)
-            await self.send_json(message("reply.done", message=self.reply_id, interrupted=True))
-        if busy or reply_to is not None:
-            self.avatar_speaking = False
-            await self.send_json(message("avatar.state", state="idle"))
+    async def refused(self, quota: str, amount: int = 1) -> bool:
+        """Count a use of the user's `quota` (in Redis, across sockets); when it is used up,
+        tell the page with the quota's own code and return True."""
+        refusal = await quota_store.spend(self.scope["user"].pk, quota, amount)
+        if refusal is None:
+            return False
+        self.last_refusal = refusal
+        log.info("conversation %s: %s refused: %s", self.conversation.pk, quota, refusal.code)
+        await self.send_json(refusal.as_error())
+        return True
 
     async def touch(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -385,25 +277,45 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 last_activity=timezone.now()
             )
 
+    async def rejoin(self, *, catch_up: bool = False) -> None:
+        """Back into the group and the presence key, if a Redis restart dropped them; with
+        `catch_up` (not under the turn lock), also the reply.done missed meanwhile."""
+        lost = await presence.rejoin(self.channel_layer, self.group, self.conversation.pk,
+                                     self.channel_name)
+        reply_to = self.turns.reply_to
+        if lost and catch_up and reply_to is not None:
+            done = await reply_watch.missed_done(reply_to)
+            if done is not None:
+                await self.feed(turn_events.ReplyDone(done["message_id"], reply_to, None,
+                                                      done["interrupted"], done))
+
     # From the group (Celery task, reaper) ----------------------------------------------------
 
     async def relay(self, event: dict) -> None:
         outbound = event["message"]
         kind = outbound["type"]
+        if kind in ("reply.started", "reply.done"):
+            self.stream_used()  # a reply goes over the stream
         if kind == "reply.started":
-            self.reply_id = outbound["message"]
-            self.talks_done, self.talks_sent = 0, None
-        elif kind == "reply.done":
-            if self.reply_to == outbound.get("reply_to", self.reply_to):
-                self.reply_to = None
-            spoken = self.stream is not None and not outbound.get("interrupted")
-            if spoken and outbound["message"] == self.reply_id:
-                self.talks_sent = outbound.get("sentences")
-        elif kind == "session.ended":
+            await self.feed(turn_events.ReplyStarted(
+                outbound["message_id"], outbound.get("reply_to"), outbound,
+            ))
+            return
+        if kind == "reply.delta":  # the avatar's words: the turn state tells its echo by them
+            await self.feed(turn_events.ReplyDelta(outbound["message_id"], outbound["text"],
+                                                   outbound))
+            return
+        if kind == "reply.done":
+            await self.feed(turn_events.ReplyDone(
+                outbound["message_id"], outbound.get("reply_to"), outbound.get("sentences"),
+                bool(outbound.get("interrupted")), outbound,
+            ))
+            return
+        if kind == "session.ended":
             await self.send_json(outbound)
             self.ended = True
             await self.close_stream()
-            await self.close(code=1000)
+            await self.close(code=close_codes.NORMAL)
             return
         await self.send_json(outbound)
 
@@ -413,30 +325,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         """End the conversation (once) and close its provider stream (once)."""
         self.ended = True
         await self.stop_stt()
-        if self.reply_to is not None:
-            await cancellation.cancel(self.conversation.pk, reply_to=self.reply_to)
-            self.reply_to = None
+        await self.feed(turn_events.SessionEnding())
         await sync_to_async(self.conversation.end)(reason, failed=failed, detail=detail)
         await self.close_stream()
-
-    async def close_stream(self) -> None:
-        conversation = self.conversation
-        claimed = await sync_to_async(conversation.claim_stream_close)()
-        if not claimed:
-            return
-        from .replies import conversation_stream
-
-        stream = self.stream or conversation_stream(conversation, include_closed=True)
-        self.stream = None
-        try:
-            await self.provider.close(stream)
-        except ProviderError as exc:
-            # Retry from a worker with backoff rather than hold up the socket.
-            log.warning("conversation %s: closing stream failed (%s); retrying in the background",
-                        conversation.pk, exc.code)
-            from .tasks import close_stream
-
-            await sync_to_async(close_stream.delay, thread_sensitive=False)(str(conversation.pk))
 
     async def fail(self, exc: ProviderError, doing: str) -> None:
         log.warning("conversation %s: could not %s: %s %s", self.conversation.pk, doing,
@@ -444,7 +335,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.send_json(error(exc.code, exc.message))
         await self.finish(Conversation.EndReason.PROVIDER_ERROR, failed=True, detail=exc.message)
         await self.send_json(message("session.ended", reason="provider_error", message=exc.message))
-        await self.close(code=1011)
+        await self.close(code=close_codes.STREAM_FAILED)
 
     async def send_json(self, payload: dict) -> None:
         await self.send(text_data=json.dumps(payload))
+

@@ -7,6 +7,7 @@ specific, user-readable error code.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,11 @@ MAX_CHAT_CHARS = 2000
 MAX_SDP_CHARS = 20_000
 MAX_CANDIDATE_CHARS = 1000
 MAX_SDP_MID_CHARS = 64
+MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript's Number.MAX_SAFE_INTEGER
 AVATAR_EVENTS = {"stream/started", "stream/done", "stream/ready", "stream/error"}
+# LiveAvatar FULL mode's `avatar.transcription` (agent-response topic), relayed with its `text`.
+TRANSCRIPT_EVENT = "avatar.transcription"
+MAX_TRANSCRIPT_CHARS = 10_000
 
 
 class ProtocolError(Exception):
@@ -47,7 +52,21 @@ def _string(payload: dict, name: str, *, limit: int, required: bool = True) -> s
         raise ProtocolError("invalid_field", f"'{name}' must be a string.")
     if len(value) > limit:
         raise ProtocolError("too_large", f"'{name}' is longer than {limit} characters.")
+    if not is_storable_text(value):
+        raise ProtocolError("invalid_text", f"'{name}' holds characters that are not text.")
     return value
+
+
+def is_storable_text(value: str) -> bool:
+    """Text every database and the browser can keep: valid UTF-8 (JSON's \\ud800 escapes give
+    lone surrogates, which SQLite and PostgreSQL refuse) and no NUL (PostgreSQL refuses it)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _answer(payload: dict) -> dict:
@@ -82,6 +101,9 @@ def _chat(payload: dict) -> dict:
 
 def _avatar_event(payload: dict) -> dict:
     event = _string(payload, "event", limit=64)
+    if event == TRANSCRIPT_EVENT:
+        text = _string(payload, "text", limit=MAX_TRANSCRIPT_CHARS)
+        return {"event": event, "text": text}
     if event not in AVATAR_EVENTS:
         raise ProtocolError("invalid_field", f"Unknown avatar event '{event}'.")
     return {"event": event}
@@ -95,8 +117,10 @@ def _mic_state(payload: dict) -> dict:
 
 
 def _ping(payload: dict) -> dict:
+    """`t` is echoed in the pong when it is a number a browser reads back unchanged."""
     t = payload.get("t")
-    return {"t": t if isinstance(t, int | float) and not isinstance(t, bool) else None}
+    plain = isinstance(t, int | float) and not isinstance(t, bool) and abs(t) <= MAX_SAFE_INTEGER
+    return {"t": t if plain else None}
 
 
 def _nothing(payload: dict) -> dict:
@@ -123,13 +147,30 @@ PARSERS = {
 }
 
 
+def _refuse_constant(name: str) -> float:
+    raise ProtocolError("bad_number", f"'{name}' is not a number JSON allows.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999: valid JSON, but no float holds it
+        raise ProtocolError("bad_number", "A number in the message is too large.")
+    return value
+
+
 def parse_text_frame(raw: str) -> ClientMessage:
-    if len(raw.encode()) > MAX_TEXT_FRAME_BYTES:
+    # "surrogatepass": a str handed over in-process may hold lone surrogates; only size matters here.
+    if len(raw.encode("utf-8", "surrogatepass")) > MAX_TEXT_FRAME_BYTES:
         raise ProtocolError("too_large", f"Messages are limited to {MAX_TEXT_FRAME_BYTES} bytes.")
     try:
-        payload = json.loads(raw)
+        payload = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        # The C decoder stops at Python's recursion limit and unwinds cleanly.
+        raise ProtocolError("too_deep", "The message is nested too deeply.") from None
     except json.JSONDecodeError:
         raise ProtocolError("bad_json", "The message is not valid JSON.") from None
+    except ValueError:  # an integer of more than 4,300 digits (int_max_str_digits)
+        raise ProtocolError("bad_number", "A number in the message is too large.") from None
     if not isinstance(payload, dict):
         raise ProtocolError("bad_message", "A message must be a JSON object.")
     kind = payload.get("type")
@@ -137,7 +178,8 @@ def parse_text_frame(raw: str) -> ClientMessage:
         raise ProtocolError("missing_field", "'type' is required.")
     parser = PARSERS.get(kind)
     if parser is None:
-        raise ProtocolError("unknown_type", f"Unknown message type '{kind[:40]}'.")
+        shown = kind[:40].encode("utf-8", "replace").decode("utf-8")
+        raise ProtocolError("unknown_type", f"Unknown message type '{shown}'.")
     return ClientMessage(kind, parser(payload))
 
 

@@ -7,6 +7,8 @@ import asyncio
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from config.redis_retry import async_retry
+
 _clients: dict[int, aioredis.Redis] = {}
 
 
@@ -15,6 +17,6 @@ def client() -> aioredis.Redis:
     loop_id = id(asyncio.get_running_loop())
     found = _clients.get(loop_id)
     if found is None:
-        found = _clients[loop_id] = aioredis.from_url(settings.REDIS_URL)
+        found = _clients[loop_id] = aioredis.from_url(settings.REDIS_URL, retry=async_retry())
     return found
 

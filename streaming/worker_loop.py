@@ -21,7 +21,8 @@ _owner_pid = 0
 
 
 def loop() -> asyncio.AbstractEventLoop:
-    """This process's loop (a prefork child makes its own: loops do not survive fork)."""
+    """This process's loop, shared by its threads (the `replies` worker's thread pool); a prefork
+    child makes its own: loops do not survive fork."""
     global _loop, _owner_pid
     with _lock:
         if _loop is None or _owner_pid != os.getpid() or _loop.is_closed():
@@ -31,9 +32,13 @@ def loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
+def run(coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
     """Run `coro` on the process's loop and wait for it; if the wait is cut short (Celery's
-    soft time limit raises here), the coroutine is cancelled rather than left running."""
+    soft time limit raises here), the coroutine is cancelled rather than left running.
+    `timeout`: cancelled on the loop after this many seconds (TimeoutError), in every pool,
+    the thread pool included, which has no Celery time limits."""
+    if timeout is not None:
+        coro = asyncio.wait_for(coro, timeout)
     future = asyncio.run_coroutine_threadsafe(coro, loop())
     try:
         return future.result()

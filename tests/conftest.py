@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import inspect
 import io
+import uuid
 
 import pytest
 from django.core.files.base import ContentFile
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """The test database, and at the end of the run no connection to it left open: the ORM
+    calls of async tests (and of the Celery tasks' loop) run on asgiref's one sync thread, whose
+    connection nobody closes, and PostgreSQL refuses to drop a database someone is using."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    # A connection is closed by the thread that opened it.
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _own_quotas(settings):
+    """Quotas live in Redis, which outlives a test database: give each test fresh counters,
+    or the user ids a new test database reuses would inherit earlier runs' use."""
+    settings.QUOTA_KEY_PREFIX = f"livepersona:test-quota:{uuid.uuid4().hex}"
 
 
 def _png(color=(200, 150, 120)) -> bytes:
@@ -97,6 +119,20 @@ def make_conversation(avatar):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
-    for as long as its browser lives, and async tests cannot run inside it."""
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+    """The fast unit layer first (pure modules, no sockets: a failure shows in seconds), browser
+    tests last: Playwright's sync API keeps an event loop running in the main thread for as long
+    as its driver lives (a session fixture), and async tests cannot run inside it. So among the
+    end-to-end files, those with async tests (the fault injection) run before the others, whole
+    (their module-scoped stack is started once)."""
+    async_e2e = {
+        item.path for item in items
+        if item.get_closest_marker("e2e") is not None
+        and inspect.iscoroutinefunction(getattr(item, "obj", None))
+    }
+
+    def layer(item) -> int:
+        if item.get_closest_marker("e2e") is not None:
+            return 2 if item.path in async_e2e else 3
+        return 0 if item.nodeid.startswith("tests/unit/") else 1
+
+    items.sort(key=layer)

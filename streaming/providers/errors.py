@@ -2,6 +2,8 @@
 
 The consumer and the Celery tasks catch these, not httpx's or a vendor SDK's, so they can tell
 the user what happened (`message`, safe to show) and decide what to do (`code`, `retryable`).
+Every error names the service that failed: its code is `{service}_{kind}` from
+streaming/error_codes.py (`stt_unavailable`, `llm_auth`, `avatar_quota`, ...).
 No exception built here ever carries an API key: vendor messages are scrubbed before they are
 stored, and request headers are never copied in.
 """
@@ -9,6 +11,8 @@ stored, and request headers are never copied in.
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+from ..error_codes import Service, has_kind, provider_code
 
 REDACTED = "<redacted>"
 
@@ -22,26 +26,33 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 
 class ProviderError(Exception):
-    """Something went wrong talking to an avatar, speech or language service."""
+    """Something went wrong talking to an avatar, speech or language service.
 
-    code = "provider_error"
+    `kind` (unavailable, rate_limited, auth, quota, rejected, not_found, not_configured, error)
+    says what; `service` says who; together they make `code`, one of error_codes.CODES.
+    """
+
+    kind = "error"
     retryable = False
 
     def __init__(
         self,
         message: str,
         *,
+        service: Service,
         provider: str = "",
-        code: str | None = None,
+        kind: str | None = None,
         status: int | None = None,
         vendor_message: str = "",
     ) -> None:
         self.message = message
+        self.service = service
         self.provider = provider
         self.status = status
         self.vendor_message = vendor_message
-        if code is not None:
-            self.code = code
+        if kind is not None:
+            self.kind = kind
+        self.code = provider_code(service.key, self.kind)
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -57,7 +68,7 @@ class ProviderError(Exception):
 class ProviderUnavailable(ProviderError):
     """The service could not be reached or kept failing (network error, timeout, 5xx) after retries."""
 
-    code = "provider_unavailable"
+    kind = "unavailable"
     retryable = True
 
 
@@ -67,13 +78,13 @@ class ProviderRejected(ProviderError):
     `status` is the HTTP status and `vendor_message` the service's own explanation (scrubbed).
     """
 
-    code = "provider_rejected"
+    kind = "rejected"
 
 
 class ProviderRateLimited(ProviderRejected):
     """429 that did not clear within our retries; `retry_after` (seconds) if the service said."""
 
-    code = "provider_rate_limited"
+    kind = "rate_limited"
     retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
@@ -82,16 +93,17 @@ class ProviderRateLimited(ProviderRejected):
         self.retry_after = retry_after
 
 
-# The user-facing wording and code for each rejection, by status.
+# The kind and the wording for each rejection, by status. "not_found" (the session is gone) only
+# for services that hold sessions; for the others a 404 is a wrong URL or model: "rejected".
 _REJECTIONS: dict[int, tuple[str, str]] = {
-    400: ("provider_bad_request", "The {service} did not accept our request."),
-    401: ("provider_auth", "The {service} rejected our credentials."),
-    402: ("provider_quota", "The {service} account has run out of credits."),
-    403: ("provider_forbidden", "The {service} does not allow this for our account."),
-    404: ("provider_not_found", "The {service} no longer knows this session."),
-    409: ("provider_conflict", "The {service} is busy with this session."),
-    410: ("provider_not_found", "The {service} no longer knows this session."),
-    422: ("provider_bad_request", "The {service} did not accept our request."),
+    400: ("rejected", "The {service} did not accept our request."),
+    401: ("auth", "The {service} rejected our credentials."),
+    402: ("quota", "The {service} account has run out of credits."),
+    403: ("auth", "The {service} does not allow this for our account."),
+    404: ("not_found", "The {service} no longer knows this session."),
+    409: ("rejected", "The {service} is busy with this session."),
+    410: ("not_found", "The {service} no longer knows this session."),
+    422: ("rejected", "The {service} did not accept our request."),
 }
 
 
@@ -99,7 +111,7 @@ def rejection(
     status: int,
     *,
     provider: str,
-    service: str,
+    service: Service,
     vendor_message: str = "",
     retry_after: float | None = None,
 ) -> ProviderRejected:
@@ -108,27 +120,39 @@ def rejection(
         return ProviderRateLimited(
             f"The {service} is receiving too many requests; please try again shortly.",
             provider=provider,
+            service=service,
             vendor_message=vendor_message,
             retry_after=retry_after,
         )
-    code, template = _REJECTIONS.get(
-        status, ("provider_rejected", "The {service} refused our request.")
-    )
+    kind, template = _REJECTIONS.get(status, ("rejected", "The {service} refused our request."))
+    if not has_kind(service.key, kind):
+        kind, template = "rejected", "The {service} refused our request."
     return ProviderRejected(
         template.format(service=service),
         provider=provider,
-        code=code,
+        service=service,
+        kind=kind,
         status=status,
         vendor_message=vendor_message,
     )
 
 
 def unavailable(
-    *, provider: str, service: str, status: int | None = None, vendor_message: str = ""
+    *, provider: str, service: Service, status: int | None = None, vendor_message: str = ""
 ) -> ProviderUnavailable:
     return ProviderUnavailable(
         f"The {service} is not reachable right now; please try again in a moment.",
         provider=provider,
+        service=service,
         status=status,
         vendor_message=vendor_message,
+    )
+
+
+def bad_response(
+    what: str, *, provider: str, service: Service, status: int | None = None
+) -> ProviderError:
+    """The service answered 2xx with something we cannot use (`what` it failed to return)."""
+    return ProviderError(
+        f"The {service} {what}.", provider=provider, service=service, status=status
     )

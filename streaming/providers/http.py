@@ -24,7 +24,8 @@ from typing import Any
 import certifi
 import httpx
 
-from .errors import ProviderError, rejection, scrub, unavailable
+from ..error_codes import Service
+from .errors import ProviderError, bad_response, rejection, scrub, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ async def request_with_retries(
     url: str,
     *,
     provider: str,
-    service: str,
+    service: Service,
     json: Any = None,
     headers: dict[str, str] | None = None,
     secrets: Iterable[str | None] = (),
@@ -215,7 +216,7 @@ async def request_with_retries(
 
 
 def _error_for(
-    status: int, provider: str, service: str, message: str, retry_after: float | None
+    status: int, provider: str, service: Service, message: str, retry_after: float | None
 ) -> ProviderError:
     if status >= 500:
         return unavailable(
@@ -226,17 +227,45 @@ def _error_for(
     )
 
 
-def json_body(response: httpx.Response, *, provider: str, service: str) -> dict:
+def json_body(response: httpx.Response, *, provider: str, service: Service) -> dict:
     """The response's JSON object; an empty dict for an empty body; ProviderError if garbled."""
     if not response.content:
         return {}
     try:
         body = response.json()
     except ValueError:
-        raise ProviderError(
-            f"The {service} sent an answer we could not read.",
+        raise bad_response(
+            "sent an answer we could not read",
             provider=provider,
-            code="provider_bad_response",
+            service=service,
             status=response.status_code,
         ) from None
     return body if isinstance(body, dict) else {"data": body}
+
+
+class JsonApi:
+    """Mixin for a vendor client that has `client`, `retry`, `name`, `service`, `_api_key` and
+    `_headers`: one request through `request_with_retries`, its JSON body read with `json_body`."""
+
+    async def _send_json(
+        self,
+        method: str,
+        url: str,
+        body: dict[str, Any] | None,
+        *,
+        headers: dict[str, str] | None = None,
+        secrets: tuple[str | None, ...] | None = None,
+    ) -> tuple[httpx.Response, dict]:
+        """(response, its JSON object); the key is scrubbed from whatever goes into errors."""
+        response = await request_with_retries(
+            self.client,
+            method,
+            url,
+            provider=self.name,
+            service=self.service,
+            json=body,
+            headers=self._headers if headers is None else headers,
+            secrets=(self._api_key,) if secrets is None else secrets,
+            retry=self.retry,
+        )
+        return response, json_body(response, provider=self.name, service=self.service)

@@ -1,25 +1,33 @@
 """Which client serves which avatar, configured from Django settings.
 
 Everything here reads settings when called (never at import), and hands out a fresh client:
-use them as `async with` so each is closed in the event loop that used it (Celery tasks run a
-new loop per task).
+use them as `async with` so each is closed in the event loop that used it. The Celery worker
+keeps one long-lived loop per process (streaming/worker_loop.py) with shared clients, below.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from django.conf import settings
 
-from .avatar.base import AvatarProvider
+from .. import events
+from .avatar.base import AvatarProvider, Stream
 from .avatar.did import DIDProvider, Kind
+from .avatar.did_agents import DIDAgentsClient
 from .avatar.heygen import HeyGenProvider
+from .avatar.liveavatar import LiveAvatarProvider
 from .errors import ProviderError
 from .http import make_client
 from .llm.groq import GroqChat
-from .stt.deepgram import DeepgramLiveSession
+from .stt.deepgram import DEFAULT_ENDPOINTING_MS, DeepgramLiveSession
+from .tts.openai_speech import OpenAISpeech
+
+log = logging.getLogger(__name__)
 
 DID_KINDS: dict[str, Kind] = {"did_talks": "talks", "did_clips": "clips", "did_agents": "agents"}
 
@@ -46,8 +54,6 @@ def _client(timeout: float) -> httpx.AsyncClient | None:
 
 
 def _settings():
-    from django.conf import settings
-
     return settings
 
 
@@ -62,7 +68,7 @@ def is_local_engine(url: str) -> bool:
 
 
 def avatar_provider_for(avatar, *, client: httpx.AsyncClient | None = None) -> AvatarProvider:
-    """The provider client for `avatar.provider` (D-ID Talks/Clips/Agents or HeyGen)."""
+    """The provider client for `avatar.provider` (D-ID Talks/Clips/Agents, HeyGen, LiveAvatar)."""
     settings = _settings()
     timeout = settings.PROVIDER_TIMEOUT
     client = client or _client(timeout)
@@ -71,11 +77,17 @@ def avatar_provider_for(avatar, *, client: httpx.AsyncClient | None = None) -> A
             raise ProviderError(
                 "HeyGen avatars are not available: no HeyGen API key is configured.",
                 provider="heygen",
-                code="provider_not_configured",
+                service=HeyGenProvider.service,
+                kind="not_configured",
             )
         return HeyGenProvider(
-            settings.HEYGEN_API_URL, settings.HEYGEN_API_KEY, client, timeout=timeout
+            settings.HEYGEN_API_URL,
+            settings.HEYGEN_API_KEY,
+            client,
+            timeout=timeout,
         )
+    if avatar.provider == "liveavatar":
+        return liveavatar_provider(client)
     kind = DID_KINDS.get(avatar.provider)
     if kind is None:
         raise ValueError(f"Unknown avatar provider {avatar.provider!r}.")
@@ -92,10 +104,73 @@ def avatar_provider_for(avatar, *, client: httpx.AsyncClient | None = None) -> A
     )
 
 
+def did_agents_client() -> DIDAgentsClient:
+    """D-ID's agents, knowledge and documents API (or the local engine's), for the admin's sync."""
+    settings = _settings()
+    timeout = settings.PROVIDER_TIMEOUT
+    return DIDAgentsClient(
+        settings.DID_API_URL, settings.DID_API_KEY, _client(timeout), timeout=timeout,
+        owns_client=True,
+    )
+
+
+def liveavatar_provider(client: httpx.AsyncClient | None = None) -> LiveAvatarProvider:
+    """LiveAvatar in the configured mode; LITE speaks through the configured speech service."""
+    settings = _settings()
+    if not settings.LIVEAVATAR_API_KEY:
+        raise ProviderError(
+            "LiveAvatar avatars are not available: no LiveAvatar API key is configured.",
+            provider="liveavatar",
+            service=LiveAvatarProvider.service,
+                kind="not_configured",
+        )
+    timeout = settings.PROVIDER_TIMEOUT
+    mode = str(settings.LIVEAVATAR_MODE).upper()
+    speech = None
+    if mode == "LITE":
+        speech = OpenAISpeech(
+            settings.LIVEAVATAR_TTS_URL,
+            settings.LIVEAVATAR_TTS_API_KEY,
+            settings.LIVEAVATAR_TTS_MODEL,
+            settings.LIVEAVATAR_TTS_VOICE,
+            client,
+            timeout=timeout,
+        )
+    return LiveAvatarProvider(
+        settings.LIVEAVATAR_API_URL,
+        settings.LIVEAVATAR_API_KEY,
+        client,
+        mode=mode,
+        sandbox=settings.LIVEAVATAR_SANDBOX,
+        context_id=settings.LIVEAVATAR_CONTEXT_ID,
+        speech=speech,
+        relay=relay_to_page,
+        timeout=timeout,
+    )
+
+
+async def relay_to_page(stream: Stream, kind: str, fields: dict[str, Any]) -> None:
+    """Send a message to the page(s) of the conversation that holds `stream`, from any process:
+    LiveAvatar's FULL-mode commands (the page publishes them in the room) and its LITE-mode
+    talking events."""
+    # Function-level: the registry is imported before Django's apps are ready.
+    from conversations.models import Conversation
+
+    conversation_id = await (
+        Conversation.objects.filter(provider_stream_id=stream.id)
+        .values_list("pk", flat=True)
+        .afirst()
+    )
+    if conversation_id is None:
+        log.warning("no conversation holds %s stream %s; %s dropped", stream.provider, stream.id, kind)
+        return
+    await events.publish(events.group_name(conversation_id), kind, **fields)
+
+
 def stt_session(**options: Any) -> DeepgramLiveSession:
     """A new (not yet started) live transcription session; `options` override the defaults."""
     settings = _settings()
-    options.setdefault("endpointing_ms", getattr(settings, "DEEPGRAM_ENDPOINTING_MS", 300))
+    options.setdefault("endpointing_ms", getattr(settings, "DEEPGRAM_ENDPOINTING_MS", DEFAULT_ENDPOINTING_MS))
     options.setdefault("timeout", settings.PROVIDER_TIMEOUT)
     return DeepgramLiveSession(settings.DEEPGRAM_URL, settings.DEEPGRAM_API_KEY, **options)
 
@@ -129,6 +204,10 @@ def shared_avatar_provider(avatar) -> AvatarProvider:
     settings = _settings()
     if avatar.provider == "heygen":
         key = _shared_key("heygen", settings.HEYGEN_API_URL, settings.HEYGEN_API_KEY)
+    elif avatar.provider == "liveavatar":
+        key = _shared_key("liveavatar", settings.LIVEAVATAR_API_URL, settings.LIVEAVATAR_API_KEY,
+                          settings.LIVEAVATAR_MODE, settings.LIVEAVATAR_TTS_URL,
+                          settings.LIVEAVATAR_CONTEXT_ID)  # a context: its LLM writes replies
     else:
         key = _shared_key(avatar.provider, settings.DID_API_URL, settings.DID_API_KEY,
                           getattr(settings, "DID_INTERRUPT_EXTENSION", None))

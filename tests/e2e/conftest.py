@@ -1,29 +1,20 @@
-"""End-to-end fixtures: the whole product (one Stack per session), Debian's Chromium driven by
-Playwright with a fake camera/microphone, and spoken questions made once with the local Piper."""
+"""End-to-end fixtures: the whole product (one launcher Stack per session), Debian's Chromium
+driven by Playwright with a fake camera/microphone, and spoken questions made once with the
+local Piper. The stack and the page helpers live in the `launcher` package (bench uses them too)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from .speech import write_spoken
-from .stack import ARTIFACTS, Stack
+from launcher import Stack
+from launcher.microphone import write_spoken
+from launcher.page import chromium_installed, launch_chromium
+from launcher.stack import BASE_DIR
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--allow-loopback-in-peer-connection",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-]
+ARTIFACTS = BASE_DIR / "test-artifacts" / "e2e"
 
 
 @pytest.fixture(scope="session")
@@ -34,23 +25,23 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="session")
 def stack(artifacts: Path) -> Iterator[Stack]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+    if not chromium_installed():
         pytest.skip("Debian's chromium is not installed (`make browser` installs it)")
     # Short replies keep the suite quick on two cores (the persona asks for 1-3 sentences,
     # the 135M model does not always listen).
-    with Stack(log_dir=artifacts, env={"LLM_MAX_TOKENS": "60"}) as running:
+    with Stack(name="e2e", log_dir=artifacts / "stack", env={"LLM_MAX_TOKENS": "60"}) as running:
         yield running
 
 
 @pytest.fixture(scope="session")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The fake microphone's WAVs (see speech.py), made once per run with the local Piper."""
+    """The fake microphone's WAVs (see launcher/microphone.py), made once per run."""
     return write_spoken(tmp_path_factory.mktemp("speech"))
 
 
 @pytest.fixture(scope="session")
 def playwright_driver():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # starts Playwright's driver: e2e only
 
     with sync_playwright() as driver:
         yield driver
@@ -63,14 +54,8 @@ def launch_browser(playwright_driver) -> Iterator[Callable]:
     launched = []
 
     def launch(microphone: Path | None = None):
-        flags = list(CHROMIUM_FLAGS)
-        if microphone is not None:
-            flags.append(f"--use-file-for-fake-audio-capture={microphone}%noloop")
-        browser = playwright_driver.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=flags
-        )
-        launched.append(browser)
-        return browser
+        launched.append(launch_chromium(playwright_driver, microphone))
+        return launched[-1]
 
     yield launch
     for browser in launched:

@@ -17,12 +17,20 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from .live_page import LivePage, log_in, new_context, now_ms, speaking_spans
-from .speech import LEADING_SILENCE
+from avatars.demo import DEMO_SIZE as SIZE
+from launcher.live_page import LivePage
+from launcher.microphone import LEADING_SILENCE
+from launcher.page import new_context
+from launcher.page import open_live_page as open_page
+from launcher.page_recorder import (
+    csp_violations,
+    mouth_box,
+    now_ms,
+    speaking_spans,
+    watch_csp_console,
+)
 
 pytestmark = pytest.mark.e2e
-
-SIZE = 512  # the demo avatar's output_resolution
 
 
 def mean(values: list[float]) -> float:
@@ -35,22 +43,14 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-@pytest.fixture(scope="session")
-def mouth_box(stack) -> tuple[int, int, int, int]:
-    """Where the engine draws the astronaut's mouth, found the way the engine finds it (same
-    photo, same face finder, same renderer), widened for the head's slight sway."""
-    from streaming.engine import face
-    from streaming.engine.renderer import TalkingHeadRenderer
-
+@pytest.fixture(scope="session", name="mouth_box")
+def demo_mouth_box(stack) -> tuple[int, int, int, int]:
+    """Where the engine draws the demo astronaut's mouth, widened for the head's slight sway."""
     path = stack.shell(
         "from avatars.models import Avatar; print(Avatar.objects.get(slug='astronaut').source_image.path)"
     )
     with open(path, "rb") as image:
-        rgb = face.decode_image(image.read())
-    landmarks = face.FaceFinder().find_in_image(rgb)
-    x0, y0, x1, y1 = TalkingHeadRenderer(rgb, landmarks, SIZE).face_regions()["mouth"]
-    pad = 6
-    return max(0, x0 - pad), max(0, y0 - pad), min(SIZE, x1 + pad), min(SIZE, y1 + pad)
+        return mouth_box(image.read(), SIZE, pad=6)
 
 
 @pytest.fixture(scope="session")
@@ -79,14 +79,7 @@ def stream_of(stack, conversation: str) -> str:
 
 
 def open_live_page(browser, stack, username: str, password: str) -> tuple[LivePage, dict]:
-    """Log in, pick the demo avatar, wait for the media; what the labels said and how long."""
-    page = new_context(browser, stack.url).new_page()
-    log_in(page, username, password)
-    opened = now_ms()
-    live = LivePage.open_from_picker(page, "astronaut")
-    labels = live.wait_connected()
-    expect(page.locator("#live")).to_have_attribute("data-state", "live")
-    return live, {"labels": labels, "page_to_streaming_ms": round(now_ms() - opened)}
+    return open_page(browser, stack.url, username, password)
 
 
 def assert_mouth_moves_only_while_speaking(live: LivePage, idle_before: tuple[float, float],
@@ -157,6 +150,7 @@ def test_a_spoken_question_gets_a_spoken_lip_synced_reply_that_history_keeps(
         live, idle_before=(mic - 2300, mic), idle_after_from=quiet + 700
     )
     live.screenshot(artifacts / "live_page.png")
+    assert live.csp_violations() == []  # page, WebRTC, microphone worklet, a spoken turn
 
     page.click("text=My conversations")
     row = page.locator("table.history tbody tr", has_text="Eileen the Astronaut").first
@@ -170,6 +164,7 @@ def test_a_spoken_question_gets_a_spoken_lip_synced_reply_that_history_keeps(
     timing_names = reply.locator("dl.timings dt").all_text_contents()
     assert {"transcript", "first token", "avatar speaking"} <= set(timing_names), timing_names
     live.screenshot(artifacts / "history_detail.png")
+    assert live.csp_violations() == []  # the history list and this page
 
     report["spoken_turn"] = {
         **connection,
@@ -216,6 +211,7 @@ def test_a_typed_message_gets_a_spoken_reply(stack, browser, mouth_box, report):
         "server_timings_ms": done["data"].get("timings"),
         "mouth_motion": motion,
     }
+    assert live.csp_violations() == []  # page load, WebRTC, a typed turn
     page.context.close()
 
 
@@ -345,3 +341,38 @@ def test_closing_the_tab_closes_the_avatar_stream(stack, browser, report):
     assert ended[0] == "ended", ended
     report["tab_close"] = {"close_to_stream_gone_ms": gone, "end_reason": ended[1:]}
     assert gone < 10_000  # the engine's own idle timeout is 300 s
+
+
+def test_the_admin_and_history_pages_load_without_a_csp_violation(stack, browser):
+    astronaut = stack.shell(
+        "from avatars.models import Avatar; print(Avatar.objects.get(slug='astronaut').pk)"
+    ).strip()
+    context = new_context(browser, stack.url)
+    console = watch_csp_console(context)
+    page = context.new_page()
+    page.goto("/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", stack.credentials["admin"])
+    page.click("input[type=submit]")
+    expect(page.locator("#site-name")).to_be_visible()
+    blocked = {}
+    for path in ("/admin/", "/admin/avatars/avatar/", f"/admin/avatars/avatar/{astronaut}/change/",
+                 "/admin/avatars/avatar/add/", "/admin/avatars/voice/add/",
+                 "/admin/avatars/persona/add/", "/admin/agents/agent/add/",
+                 "/admin/conversations/conversation/", "/conversations/"):
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        assert page.url.endswith(path), page.url  # the page itself, not a login redirect
+        blocked[path] = csp_violations(page)
+    assert not any(blocked.values()) and not console, (blocked, console)
+
+    # The watchers do see a violation: an inline script, which the policy forbids.
+    page.evaluate("""() => { const script = document.createElement('script');
+                             script.textContent = 'window.injected = true';
+                             document.body.appendChild(script); }""")
+    page.wait_for_function("() => window.__recorded.csp.length > 0")
+    assert csp_violations(page)[0]["directive"] == "script-src-elem"
+    assert page.evaluate("() => window.injected === undefined")
+    page.wait_for_timeout(500)
+    assert console and "Content Security Policy" in console[0], console
+    context.close()

@@ -16,20 +16,20 @@ def _media_root():
 
 @pytest.fixture(scope="session")
 def astronaut():
-    from streaming.engine.face import presenter_image
+    from engine.presenters import presenter_image
 
     return presenter_image("local-astronaut")
 
 
 @pytest.fixture(scope="session")
 def astronaut_landmarks(astronaut):
-    from streaming.engine.face import detect_face
+    from engine.face import detect_face
 
     return detect_face(astronaut)
 
 
 @pytest.fixture(scope="session")
 def speaker():
-    from streaming.engine.tts import Speaker
+    from engine.tts import Speaker
 
     return Speaker.load()

@@ -20,11 +20,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.mediastreams import MediaStreamError
 
-from streaming.engine.config import EngineConfig
-from streaming.engine.loopback_ice import use_loopback_host_candidates
-from streaming.engine.server import LocalAvatars, build_app
+from engine import memory_trim
+from engine.config import EngineConfig
+from engine.did_registry import STREAMS
+from engine.idle_loop import is_keyframe
+from engine.loopback_ice import use_loopback_host_candidates
+from engine.server import LocalAvatars, build_app
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(180)]
 
@@ -95,6 +99,7 @@ class Viewer:
         self.events: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
         self.video_sizes: list[tuple[int, int]] = []
         self.loud_audio_frames = 0
+        self.video_ssrc: int | None = None
         self._pullers: list[asyncio.Task] = []
         self.channel = None
         if own_channel:  # what D-ID's demos and SDK do: their own channel, same label
@@ -206,7 +211,10 @@ async def live_ids(client: TestClient) -> set[str]:
 # -- the happy path -------------------------------------------------------------------------------
 
 
-async def test_a_viewer_sees_and_hears_the_avatar_speak_a_text_talk(engine, viewers):
+async def test_a_viewer_sees_and_hears_the_avatar_speak_a_text_talk(engine, viewers,
+                                                                   monkeypatch):
+    trims = []
+    monkeypatch.setattr(memory_trim, "trim_soon", lambda: trims.append(1))
     stream = await create(engine, output_resolution=SIDE, compatibility_mode="on")
     assert stream["id"].startswith("strm_")
     assert stream["session_id"].startswith("AWSALB=")
@@ -235,6 +243,13 @@ async def test_a_viewer_sees_and_hears_the_avatar_speak_a_text_talk(engine, view
 
     assert len(viewer.video_sizes) > 25
     assert set(viewer.video_sizes) == {(SIDE, SIDE)}
+    assert trims == [1]  # the talk's freed memory goes back (engine/memory_trim.py)
+    # Engine-only: the talk's trace, step by step after its POST, in the streams listing.
+    listing = await (await engine.get("/talks/streams", headers=AUTH)).json()
+    (traced,) = listing["streams"][0]["talks"]
+    assert traced["talk_id"] == said["video_id"]
+    # (first_frame too, unless a starved video track skipped every frame of the speech)
+    assert {"received", "queued", "tts_first_audio", "first_audio_out"} <= traced["ms"].keys()
 
     recording = {"type": "audio", "audio_url": "/media/voice/tone.wav"}
     said = await talk(engine, "/talks/streams", stream, script=recording)
@@ -306,6 +321,63 @@ async def test_barge_in_cuts_the_current_talk_short(engine, viewers):
     assert (await engine.post(path, json=body, headers=AUTH)).status == 200
     done = await viewer.event("stream/done", within=5)
     assert (done["video_id"], done["interrupted"]) == (said["video_id"], True)
+
+
+def record_vp8_frames(viewer: Viewer) -> list[tuple[float, int, bool]]:
+    """(arrival, RTP timestamp, keyframe?) of every VP8 frame reaching the viewer from now on,
+    read from each frame's first RTP packet (RFC 7741 §4.2 descriptor, RFC 6386 §9.1 tag)."""
+    (receiver,) = [r for r in viewer.pc.getReceivers() if r.track.kind == "video"]
+    seen: list[tuple[float, int, bool]] = []
+    handle = receiver._handle_rtp_packet
+
+    async def recording(packet, arrival_time_ms: int) -> None:
+        descriptor, data = VpxPayloadDescriptor.parse(packet.payload)
+        if descriptor.partition_start and descriptor.partition_id == 0:
+            seen.append((time.monotonic(), packet.timestamp, is_keyframe(data)))
+            viewer.video_ssrc = packet.ssrc
+        await handle(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = recording
+    return seen
+
+
+async def test_an_idle_stream_replays_its_face_loop_and_talks_start_on_a_keyframe(
+    engine, viewers
+):
+    stream = await create(engine, output_resolution=SIDE, compatibility_mode="on")
+    viewer = viewers()
+    await viewer.connect(engine, "/talks/streams", stream)
+    player = engine.server.app[STREAMS].sessions[stream["id"]].player
+    await wait_for(lambda: player.video.idle is not None and player.video.idle.playing, 30)
+    frames = record_vp8_frames(viewer)
+    decoded = len(viewer.video_sizes)
+    await asyncio.sleep(1.0)
+    assert len(frames) >= 20 and len(viewer.video_sizes) - decoded >= 20  # sent and decoded
+    assert player.video.idle.playing
+
+    posted = time.monotonic()
+    await talk(engine, "/talks/streams", stream, "Hello there, nice to meet you.")
+    await viewer.event("stream/started")
+    started = time.monotonic()
+    loud = viewer.loud_audio_frames
+    await viewer.event("stream/done")
+    ended = time.monotonic()
+    assert viewer.loud_audio_frames - loud > 25
+    await asyncio.sleep(0.5)
+    # Live frames begin with a keyframe as the voice starts (a loaded machine may delay it)...
+    assert any(key and posted < at <= started + 0.3 for at, _, key in frames)
+    # ...and back to the loop, which starts with its own, once the talk is done.
+    assert any(key and ended - 0.2 < at <= ended + 1.0 for at, _, key in frames)
+    assert player.video.idle.playing
+
+    # A receiver that lost a frame asks for a keyframe (RTCP PLI): the loop starts over.
+    (receiver,) = [r for r in viewer.pc.getReceivers() if r.track.kind == "video"]
+    asked = time.monotonic()
+    await receiver._send_rtcp_pli(viewer.video_ssrc)
+    await wait_for(lambda: any(key and at > asked for at, _, key in frames), 2)
+    stamps = [stamp for _, stamp, _ in frames]
+    assert all(0 < (b - a) % 2**32 < 90000 for a, b in zip(stamps, stamps[1:], strict=False))
+    assert len(viewer.video_sizes) - decoded >= len(frames) - 3  # every one of them decodes
 
 
 async def test_an_agents_stream_answers_a_chat_message_with_the_engines_llm(

@@ -16,7 +16,9 @@ import pytest
 from aiohttp import web
 from groq import AsyncGroq, AuthenticationError
 
-from streaming.engine import groq_chat
+from engine import groq_chat
+from engine.chat_tuning import EXAMPLES, FITTED_HEADER, ChatTuning
+from engine.llm import ReplyStats
 
 from .running_engine import RunningEngine
 
@@ -48,11 +50,12 @@ async def groq(engine):
     await client.close()
 
 
-def raw_post(engine, body, key: str = KEY) -> httpx.Response:
+def raw_post(engine, body, key: str = KEY, headers: dict | None = None) -> httpx.Response:
     return httpx.post(
         f"{engine.url}/openai/v1/chat/completions",
         content=body if isinstance(body, str) else json.dumps(body),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json",
+                 **(headers or {})},
         timeout=60,
     )
 
@@ -215,6 +218,41 @@ async def test_the_next_turn_reuses_the_conversation_so_far(groq):
     )
     # Everything up to the first reply was evaluated already and must not be paid for again.
     assert second.prompt_tokens_details.cached_tokens >= first.prompt_tokens
+
+
+@pytest.fixture(scope="module")
+def tuned_engine():
+    app = web.Application()
+    # " are": a stop sequence any answer about spiders reaches ("Spiders are ...")
+    tuning = ChatTuning(hint="Be brief.", examples=EXAMPLES, max_temperature=0.0, stop=(" are",))
+    groq_chat.add_routes(app, {"api_key": KEY}, tuning=tuning)
+    with RunningEngine(app) as running:
+        yield running
+
+
+def test_each_request_is_fitted_to_the_small_model_before_it_answers(tuned_engine):
+    messages = [PERSONA, {"role": "user", "content": "Tell me about spiders."}]
+    body = {"model": "m", "messages": messages, "max_tokens": 60, "temperature": 1.5}
+
+    reply = raw_post(tuned_engine, body).json()
+
+    text = reply["choices"][0]["message"]["content"]
+    assert text.strip() and " are" not in text  # the added stop sequence ended it
+    model = tuned_engine.app[groq_chat.CHAT_MODEL]
+    as_sent = len(model.prompt_tokens(messages, 60, ReplyStats()))
+    assert reply["usage"]["prompt_tokens"] > as_sent + 10  # the hint and the example went in
+
+
+def test_the_engines_own_prompt_is_not_fitted_again(tuned_engine):
+    """Agents chats send a prompt written for the small model (the retrieved passage first): the
+    hint and the example must not come between that passage and the question."""
+    messages = [PERSONA, {"role": "user", "content": "Tell me about spiders."}]
+    body = {"model": "m", "messages": messages, "max_tokens": 20, "temperature": 0.0}
+
+    reply = raw_post(tuned_engine, body, headers={FITTED_HEADER: "1"}).json()
+
+    model = tuned_engine.app[groq_chat.CHAT_MODEL]
+    assert reply["usage"]["prompt_tokens"] == len(model.prompt_tokens(messages, 20, ReplyStats()))
 
 
 async def test_the_models_list_says_who_really_answers(groq):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
-from streaming.engine.player import AvatarPlayer
-from streaming.engine.renderer import TalkingHeadRenderer
+from engine.player import AvatarPlayer
+from engine.renderer import TalkingHeadRenderer
 
 pytestmark = pytest.mark.engine
 
@@ -130,6 +130,9 @@ async def test_a_talk_reports_started_when_its_sound_begins_and_done_when_it_end
 
 
 async def test_the_mouth_moves_with_the_voice_within_a_frame(viewer, renderer):
+    # Some idle frames first: the speech starts within a frame or two of the say now, and the
+    # shut-mouth check below needs quiet frames on both sides of it.
+    await viewer.until(lambda: len(viewer.video) >= 10)
     await viewer.player.say_text("Hello there, how are you doing on this lovely afternoon?")
     await viewer.until(lambda: viewer.said("stream/done"))
     await asyncio.sleep(0.2)
@@ -219,3 +222,37 @@ async def test_a_recording_is_played_with_a_moving_mouth(viewer, renderer):
     sound, _ = viewer.sound()
     assert np.abs(sound).max() > 0.3
     assert max(mouth_activity(renderer, f) for f in viewer.video) > 5.0
+
+
+async def test_an_opening_clause_plays_first_and_the_rest_follows_it_without_a_gap(viewer):
+    placed = []
+    schedule = viewer.player.timeline.schedule
+
+    def recording(talk, utterance):
+        segment = schedule(talk, utterance)
+        placed.append((segment.start, segment.end, utterance.text))
+        return segment
+
+    viewer.player.timeline.schedule = recording
+    await viewer.player.say_text("Sure, the capital of France is Paris.")
+    await viewer.until(lambda: viewer.said("stream/done"))
+
+    (clause_start, clause_end, clause), (rest_start, rest_end, _) = placed
+    assert clause == "Sure,"
+    assert rest_start == clause_end  # the rest was ready before the clause had been played
+    done = viewer.events[-1][2]
+    assert done["duration"] == pytest.approx((rest_end - clause_start) / 48000, abs=0.001)
+
+
+async def test_a_talk_is_traced_from_its_post_to_its_first_audio_out(viewer):
+    received = time.monotonic() - 0.010  # the POST reached the engine 10 ms before the say
+    talk_id = await viewer.player.say_text("Tracing this.", received_at=received)
+    await viewer.until(lambda: viewer.said("stream/done") == 1)
+    (trace,) = viewer.player.traces()
+    assert trace["talk_id"] == talk_id
+    ms = trace["ms"]
+    assert list(ms) == ["received", "queued", "tts_first_audio", "first_frame", "first_audio_out"]
+    assert ms["received"] == 0
+    steps = [ms["queued"], ms["tts_first_audio"], ms["first_audio_out"]]
+    assert steps == sorted(steps) and ms["queued"] >= 10
+    assert ms["first_frame"] >= ms["tts_first_audio"]

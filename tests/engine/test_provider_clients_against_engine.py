@@ -27,7 +27,7 @@ def running_engine(tmp_path_factory):
     """The whole engine (D-ID streams, Deepgram, Groq) on a free loopback port."""
     import cv2
 
-    from streaming.engine.face import presenter_image
+    from engine.presenters import presenter_image
 
     media = tmp_path_factory.mktemp("media")
     (media / "faces").mkdir()
@@ -123,6 +123,7 @@ async def test_our_deepgram_client_transcribes_piper_speech_on_the_engine(runnin
 
     kinds = [event.kind for event in events]
     assert "interim" in kinds
+    assert kinds[0] == "speech_started"  # the engine's SpeechStarted, for barge-in
     final = " ".join(e.text for e in events if e.kind == "final" and e.is_final)
     assert word_error_rate(SENTENCE, final) <= 0.15, final
 

@@ -6,17 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from streaming.engine.face import (
-    FaceFinder,
-    NoFaceFound,
-    NotAnImage,
-    UnknownPresenter,
-    decode_image,
-    detect_face,
-    presenter_ids,
-    presenter_image,
-)
-from streaming.engine.renderer import TalkingHeadRenderer
+from engine.face import FaceFinder, NoFaceFound, NotAnImage, decode_image, detect_face
+from engine.presenters import UnknownPresenter, presenter_ids, presenter_image
+from engine.renderer import TalkingHeadRenderer
 
 pytestmark = pytest.mark.engine
 
@@ -79,7 +71,7 @@ def test_landmarks_are_computed_once_per_image_and_kept_on_disk(astronaut, tmp_p
     def no_detection(image):
         raise AssertionError("the face was detected again")
 
-    monkeypatch.setattr("streaming.engine.face.detect_face", no_detection)
+    monkeypatch.setattr("engine.face.detect_face", no_detection)
     assert FaceFinder(cache_dir=tmp_path).find(data) == first  # a new process reads the disk
     finder = FaceFinder()
     with pytest.raises(AssertionError):

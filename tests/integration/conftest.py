@@ -29,6 +29,11 @@ def celery_worker(django_db_setup, django_db_blocker):
 
     queue = f"test-{uuid.uuid4().hex[:8]}"
     app.conf.task_default_queue = queue
+    # Replies are routed to the `replies` queue (config/settings.py): here to this run's queue
+    # too, so that this worker runs them and no other test run's worker does.
+    app.conf.task_routes = {task: {"queue": queue} for task in app.conf.task_routes}
+    app.amqp.flush_routes()
+    app.amqp.router = app.amqp.Router()
     with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, queues=[queue],
                       shutdown_timeout=10):
         yield app

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
+# Deepgram's `Results` message, shared with the benchmarks' provider stub: one wire format.
+from launcher.vendor_messages import deepgram_results as results  # noqa: F401 (re-exported)
+
 OFFER_SDP = (
     "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
     "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"
@@ -28,7 +31,14 @@ class FakeDID:
     fail_create_with: int | None = None
     create_delay: float = 0.0
     create_times_out: bool = False
+    created: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def open_streams(self) -> set[str]:
+        """Streams created and not deleted since: what the vendor would bill for."""
+        with self.lock:
+            deleted = {p.rsplit("/", 1)[-1] for m, p, _ in self.requests if m == "DELETE"}
+            return set(self.created) - deleted
 
     def calls(self, method: str, suffix: str = "") -> list[dict]:
         with self.lock:
@@ -65,6 +75,8 @@ class FakeDID:
                     json={"kind": "InternalServerError", "description": "Stream creation failed"},
                 )
             stream_id = f"strm_{uuid.uuid4().hex[:12]}"
+            with self.lock:
+                self.created.append(stream_id)
             return httpx.Response(201, json={
                 "id": stream_id,
                 "session_id": f"AWSALB=abc{uuid.uuid4().hex[:8]}; Path=/",
@@ -124,18 +136,10 @@ class _SlowStream(httpx.AsyncByteStream):
                 yield part + b"\n\n"
 
 
-def results(text: str, *, is_final: bool, speech_final: bool, start: float = 0.0,
-            duration: float = 1.0) -> str:
-    """A Deepgram live `Results` message."""
-    words = [{"word": w.lower().strip(".,?!"), "start": start, "end": start + duration,
-              "confidence": 0.98, "punctuated_word": w} for w in text.split()]
-    return json.dumps({
-        "type": "Results", "channel_index": [0, 1], "duration": duration, "start": start,
-        "is_final": is_final, "speech_final": speech_final, "from_finalize": False,
-        "channel": {"alternatives": [{"transcript": text, "confidence": 0.98, "words": words}]},
-        "metadata": {"request_id": str(uuid.uuid4()), "model_info": {"name": "general",
-                     "version": "2024", "arch": "nova-2"}, "model_uuid": str(uuid.uuid4())},
-    })
+def speech_started(timestamp: float) -> str:
+    """A Deepgram live `SpeechStarted` message (sent with vad_events=true), as documented at
+    https://developers.deepgram.com/docs/speech-started."""
+    return json.dumps({"type": "SpeechStarted", "channel": [0, 1], "timestamp": timestamp})
 
 
 class FakeDeepgram:

@@ -28,3 +28,16 @@ def test_bootstrap_creates_users_persona_voice_and_demo_avatar_once(settings, tm
     password = first.split("Created user demo / ")[1].split()[0]
     assert User.objects.get(username="demo").check_password(password)
     assert (tmp_path / "var" / "credentials.txt").read_text().count("\n") == 2
+
+
+def test_bootstrap_against_real_did_gives_the_demo_avatar_a_voice_did_has(settings, tmp_path):
+    """With DID_API_URL at D-ID itself the Piper voice can't speak for the demo avatar (D-ID has
+    no 'local' voices), so bootstrap must not fail validation: it picks a Microsoft voice."""
+    from avatars.models import Avatar
+
+    settings.VAR_DIR = tmp_path / "var"
+    settings.DID_API_URL = "https://api.d-id.com"
+    call_command("bootstrap")
+    avatar = Avatar.objects.get(slug="astronaut")
+    avatar.full_clean()
+    assert avatar.voice.provider == "microsoft" and avatar.voice.voice_id == "en-US-JennyNeural"

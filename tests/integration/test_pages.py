@@ -3,6 +3,9 @@
 import pytest
 from django.urls import reverse
 
+from agents.models import Agent
+from avatars.models import Avatar
+
 pytestmark = pytest.mark.django_db
 
 PRODUCT_PAGES = [
@@ -139,3 +142,26 @@ def test_admin_conversation_is_read_only_with_messages_inline(client, staff, ali
     filtered = client.get(reverse("admin:conversations_conversation_changelist"),
                           {"status__exact": "ended", "q": "inline"})
     assert filtered.status_code == 200 and str(conversation.pk) in filtered.content.decode()
+
+
+def test_an_agents_live_page_offers_its_starter_messages_as_buttons(client, alice, persona):
+    agent = Agent.objects.create(
+        name="Keeper", source_url="https://example.com/k.jpg", instructions="Be brief.",
+        starter_messages=["Who keeps the lighthouse?", "  When does it <light> up?  "],
+    )
+    Avatar.objects.create(name="Keeper", slug="keeper", provider="did_agents",
+                          managed_agent=agent, persona=persona)
+    client.force_login(alice)
+    response = client.get(reverse("frontend:talk", args=["keeper"]))
+    assert response.context["starters"] == ["Who keeps the lighthouse?", "When does it <light> up?"]
+    page = response.content.decode()
+    assert page.count('class="starter"') == 2
+    # Escaped, and the text a click sends is exactly the starter's.
+    assert 'data-starter="When does it &lt;light&gt; up?"' in page
+
+
+def test_a_live_page_without_an_agent_has_no_starter_buttons(client, alice, avatar):
+    client.force_login(alice)
+    response = client.get(reverse("frontend:talk", args=["ada"]))
+    assert response.context["starters"] == []
+    assert 'id="starters"' not in response.content.decode()

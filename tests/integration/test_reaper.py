@@ -64,3 +64,21 @@ def test_reaper_ends_only_idle_conversations_and_closes_each_stream_once(
     assert fake_did.paths().count(("DELETE", "/talks/streams/strm_idle")) == 1
     assert [p for m, p in fake_did.paths() if m == "DELETE"] == ["/talks/streams/strm_idle"]
     assert fake_did.calls("DELETE") == [{"session_id": "sess-strm_idle"}]
+
+
+def test_idle_since_compares_each_conversation_with_its_own_timeout(alice, avatar):
+    # On SQLite `F("idle_timeout") * timedelta` raised "Invalid arguments for operator *" at
+    # every beat run, so no idle session was ever ended there.
+    now = timezone.now()
+
+    def make(timeout, idle_for, status="live"):
+        return Conversation.objects.create(
+            user=alice, avatar=avatar, status=status, idle_timeout=timeout,
+            last_activity=now - timedelta(seconds=idle_for))
+
+    overdue = [make(30, 31), make(300, 301), make(45, 46, status="connecting")]
+    make(30, 29), make(300, 299), make(45, 10)
+    make(30, 1000, status="ended")
+    assert set(Conversation.objects.idle_since(now)) == set(overdue)
+    Conversation.objects.filter(status__in=Conversation.OPEN_STATUSES).delete()
+    assert not Conversation.objects.idle_since(now).exists()

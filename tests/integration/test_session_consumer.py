@@ -10,10 +10,17 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations.models import Conversation, Message
-from streaming.pipeline import split_sentences
+from streaming.sentences import split_sentences
 
 from .conftest import wait_for
-from .fakes import ANSWER_SDP, ICE_SERVERS, OFFER_SDP, FakeDeepgram, results
+from .fakes import (
+    ANSWER_SDP,
+    ICE_SERVERS,
+    OFFER_SDP,
+    FakeDeepgram,
+    results,
+    speech_started,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
@@ -72,7 +79,7 @@ async def test_typed_message_is_saved_answered_and_spoken_sentence_by_sentence(
     await session.send(type="chat.text", text="  How far is the moon?  ")
     final = await session.expect("transcript.final")
     assert final["text"] == "How far is the moon?" and final["source"] == "text"
-    question = await Message.objects.aget(pk=final["message"])
+    question = await Message.objects.aget(pk=final["message_id"])
     assert question.role == "user" and question.text == "How far is the moon?"
 
     started = await session.expect("reply.started")
@@ -81,11 +88,11 @@ async def test_typed_message_is_saved_answered_and_spoken_sentence_by_sentence(
     full = "".join(fake_groq.deltas)
     assert deltas == full and done["text"] == full.strip() and not done["interrupted"]
 
-    reply = await Message.objects.aget(pk=started["message"])
+    reply = await Message.objects.aget(pk=started["message_id"])
     assert reply.text == full.strip() and reply.reply_to_id == question.pk
     assert reply.first_token_at and reply.first_sentence_sent_at and reply.completed_at
     assert done["timings"]["first_token_ms"] is not None
-    assert fake_did.spoken() == split_sentences(full)
+    assert fake_did.spoken() == split_sentences(full, clause_first=True)
     assert len(fake_did.spoken()) >= 2
     spoken_body = fake_did.calls("POST", f"/talks/streams/{(await refreshed(conversation)).provider_stream_id}")[0]
     assert spoken_body["script"]["provider"] == {"type": "local", "voice_id": "en_US-joe-medium"}
@@ -114,12 +121,32 @@ async def test_voice_transcripts_are_relayed_saved_and_answered(
         assert interim["text"] == "what is"
         final = await session.expect("transcript.final")
         assert final["text"] == "What is the moon?" and final["source"] == "voice"
-        saved = await Message.objects.aget(pk=final["message"])
+        saved = await Message.objects.aget(pk=final["message_id"])
         assert saved.source == "voice" and saved.speech_end_at and saved.transcript_final_at
         assert saved.speech_end_at <= saved.transcript_final_at
         await session.expect("reply.done")
         assert deepgram.authorization == ["Token dg-test-key"]
         assert "encoding=linear16" in deepgram.paths[0] and "sample_rate=16000" in deepgram.paths[0]
+        await session.close()
+
+
+async def test_a_speculative_final_that_had_the_words_is_saved_as_the_turns_mark(
+    settings, vendors, fake_did, celery_worker, open_session, conversation, alice
+):
+    # Unpunctuated, so it starts no preemptive reply (streaming/turns.py `sounds_finished`).
+    script = [results("Tell me about the moon", is_final=True, speech_final=False, duration=1.2),
+              results("", is_final=True, speech_final=True, duration=0.3)]
+    async with FakeDeepgram(script, every=3200) as deepgram:
+        settings.DEEPGRAM_URL = deepgram.url
+        session = await open_session(conversation, alice)
+        for _ in range(4):
+            await session.ws.send_to(bytes_data=b"\x00\x01" * 1600)
+        final = await session.expect("transcript.final")
+        saved = await Message.objects.aget(pk=final["message_id"])
+        assert saved.speculative_final_at is not None
+        assert saved.speech_end_at <= saved.speculative_final_at <= saved.transcript_final_at
+        done = await session.expect("reply.done")
+        assert done["timings"]["speculative_final_ms"] is not None
         await session.close()
 
 
@@ -141,7 +168,7 @@ async def test_barge_in_stops_the_avatar_and_saves_the_partial_reply(
         assert (await session.expect("avatar.state"))["state"] == "idle"
         done = await session.expect("reply.done")
         assert done["interrupted"] is True
-        reply = await Message.objects.aget(pk=started["message"])
+        reply = await Message.objects.aget(pk=started["message_id"])
         assert reply.interrupted and reply.text == done["text"]
         assert len(reply.text) < len("".join(fake_groq.deltas).strip())
         assert reply.avatar_started_at is not None
@@ -165,6 +192,12 @@ BAD_FRAMES = [
     (json.dumps({"type": "avatar.event", "event": "stream/exploded"}), "invalid_field"),
     (json.dumps({"type": "session.end", "reason": "bored"}), "invalid_field"),
     ("x" * (65 * 1024), "too_large"),
+    ("[" * 30_000 + "]" * 30_000, "too_deep"),
+    ('{"a":' * 10_000 + "1" + "}" * 10_000, "too_deep"),
+    ('{"type": "chat.text", "text": "hello \\ud800"}', "invalid_text"),
+    ('{"type": "chat.text", "text": "nul \\u0000"}', "invalid_text"),
+    ('{"type": "ping", "t": NaN}', "bad_number"),
+    ('{"type": "ping", "t": ' + "9" * 5000 + "}", "bad_number"),
 ]
 
 
@@ -232,10 +265,10 @@ async def test_session_limit_refuses_one_live_session_too_many(
 
 @pytest.mark.parametrize(
     ("failure", "code"),
-    [({"fail_create_with": 500}, "provider_unavailable"),
-     ({"fail_create_with": 429}, "provider_rate_limited"),
-     ({"fail_create_with": 401}, "provider_auth"),
-     ({"create_times_out": True}, "provider_unavailable")],
+    [({"fail_create_with": 500}, "avatar_unavailable"),
+     ({"fail_create_with": 429}, "avatar_rate_limited"),
+     ({"fail_create_with": 401}, "avatar_auth"),
+     ({"create_times_out": True}, "avatar_unavailable")],
 )
 async def test_provider_failures_give_a_clear_error_and_end_the_session(
     vendors, fake_did, open_session, conversation, alice, failure, code
@@ -270,7 +303,7 @@ async def test_a_speak_failure_mid_reply_is_reported_and_the_stream_closed_at_th
     fake_did.handler = failing_talks
     await session.send(type="chat.text", text="Hello?")
     error = await session.expect("error", within=30)
-    assert error["code"] == "provider_unavailable"
+    assert error["code"] == "avatar_unavailable"
     await session.expect("reply.done")
     await session.send(type="session.end")
     ended = await session.expect("session.ended")
@@ -377,9 +410,11 @@ async def test_barge_in_between_two_sentences_of_a_written_reply_still_cuts_it_s
         await session.send(type="avatar.event", event="stream/done")
         await session.ws.send_to(bytes_data=b"\x00\x01" * 1600)
         await session.ws.send_to(bytes_data=b"\x00\x01" * 1600)
-        cut = await session.expect("reply.done")
-        assert cut == {"type": "reply.done", "message": started["message"], "interrupted": True}
-        assert (await Message.objects.aget(pk=started["message"])).interrupted
+        cut = await session.expect("reply.interrupted")
+        assert cut == {"type": "reply.interrupted", "message_id": started["message_id"]}
+        # reply.done has one writer, the task: the consumer never sends a second one.
+        assert [m["type"] for m in session.seen].count("reply.done") == 1
+        assert (await Message.objects.aget(pk=started["message_id"])).interrupted
         assert fake_did.calls("POST", "/interrupt")
         await session.close()
 
@@ -399,10 +434,54 @@ async def test_a_late_reply_done_of_an_older_reply_does_not_hide_the_running_one
     await session.expect("reply.started")
     from streaming import events
 
-    await events.publish(events.group_name(conversation.pk), "reply.done", message=-1,
-                         reply_to=first["message"], interrupted=False)
+    await events.publish(events.group_name(conversation.pk), "reply.done", message_id=-1,
+                         reply_to=first["message_id"], interrupted=False)
     await session.expect("reply.done")  # the stale one, relayed
     await session.send(type="avatar.interrupt")
     done = await session.expect("reply.done")
-    assert done["reply_to"] == second["message"] and done["interrupted"] is True
+    assert done["reply_to"] == second["message_id"] and done["interrupted"] is True
     await session.close()
+
+
+LOUD = (b"\x00\x10" * 1600)  # 100 ms of PCM16 at 4096: voice-loud
+QUIET = b"\x00\x00" * 1600  # 100 ms of silence
+
+
+async def test_voice_onset_over_the_avatar_stops_it_before_any_words(
+    settings, vendors, fake_did, fake_groq, celery_worker, open_session, conversation, alice
+):
+    fake_groq.delay_per_chunk = 0.25
+    async with FakeDeepgram([speech_started(0.0)], every=3200) as deepgram:
+        settings.DEEPGRAM_URL = deepgram.url
+        session = await open_session(conversation, alice)
+        await session.send(type="chat.text", text="Tell me a long story.")
+        await session.expect("reply.started")
+        await session.send(type="avatar.event", event="stream/started")
+        assert (await session.expect("avatar.state"))["state"] == "speaking"
+        await session.ws.send_to(bytes_data=LOUD)
+        await session.ws.send_to(bytes_data=LOUD)
+        await session.ws.send_to(bytes_data=LOUD)
+        assert (await session.expect("avatar.state"))["state"] == "idle"
+        assert (await session.expect("reply.done"))["interrupted"] is True
+        assert fake_did.calls("POST", "/interrupt")
+        assert not [m for m in session.seen if m["type"] == "transcript.interim"]
+        await session.close()
+
+
+async def test_a_short_noise_over_the_avatar_does_not_stop_it(
+    settings, vendors, fake_did, fake_groq, celery_worker, open_session, conversation, alice
+):
+    async with FakeDeepgram([speech_started(0.0)], every=3200) as deepgram:
+        settings.DEEPGRAM_URL = deepgram.url
+        session = await open_session(conversation, alice)
+        await session.send(type="avatar.event", event="stream/started")
+        assert (await session.expect("avatar.state"))["state"] == "speaking"
+        await session.ws.send_to(bytes_data=LOUD)  # 100 ms: a knock, a cough
+        for _ in range(4):
+            await session.ws.send_to(bytes_data=QUIET)
+        await session.send(type="ping", t=3)
+        await session.expect("pong")
+        states = [m["state"] for m in session.seen if m["type"] == "avatar.state"]
+        assert states == ["speaking"]
+        assert not fake_did.calls("POST", "/interrupt")
+        await session.close()

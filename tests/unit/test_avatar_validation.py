@@ -15,6 +15,8 @@ def build(**fields) -> Avatar:
         ("did_clips", "presenter_id", {"presenter_id": "amy-jcwCkr1grs"}),
         ("did_agents", "agent_id", {"agent_id": "agt_123"}),
         ("heygen", "heygen_avatar_name", {"heygen_avatar_name": "Wayne_20240711"}),
+        ("liveavatar", "liveavatar_avatar_id",
+         {"liveavatar_avatar_id": "dd73ea75-1218-4ef3-92ce-606d5f7fbc0a"}),
     ],
 )
 def test_each_provider_kind_requires_what_it_needs(db, provider, missing_field, fix):
@@ -22,6 +24,15 @@ def test_each_provider_kind_requires_what_it_needs(db, provider, missing_field, 
         build(provider=provider).full_clean()
     assert missing_field in caught.value.message_dict
     build(provider=provider, **fix).full_clean()
+
+
+@pytest.mark.parametrize(
+    ("provider", "transport"),
+    [("did_talks", "webrtc"), ("did_clips", "webrtc"), ("did_agents", "webrtc"),
+     ("heygen", "livekit"), ("liveavatar", "livekit")],
+)
+def test_the_page_joins_a_livekit_room_for_heygen_and_liveavatar(provider, transport):
+    assert build(provider=provider).transport == transport
 
 
 @pytest.mark.parametrize(

@@ -33,3 +33,19 @@ def test_persona_api_shape_matches_the_persona_server(db, persona):
     assert data["technical"] == {"languages": ["Python", "Rust"], "webStack": ["Django"],
                                  "projects": ["a compiler"]}
     assert data["personality"] == {"style": "friendly", "interests": ["math"], "goals": ["teach"]}
+
+
+def test_the_persona_server_shape_maps_onto_our_fields_and_only_what_is_sent():
+    persona = Persona(name="Ada", education_degree="BSc", traits=["curious"])
+    changed = persona.apply_persona_api(
+        {"title": "engineer", "education": {"year": "2020"}, "technical": {"webStack": ["Django"]},
+         "personality": {"goals": ["teach"]}, "greeting": "Hello!"}
+    )
+    assert sorted(changed) == ["education_year", "goals", "greeting", "title", "web_stack"]
+    assert (persona.name, persona.title, persona.education_degree, persona.education_year) == (
+        "Ada", "engineer", "BSc", "2020"
+    )
+    assert (persona.web_stack, persona.goals, persona.traits, persona.greeting) == (
+        ["Django"], ["teach"], ["curious"], "Hello!"
+    )
+    assert persona.apply_persona_api(persona.as_persona_api()) and persona.web_stack == ["Django"]

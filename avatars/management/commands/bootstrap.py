@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import secrets
 from pathlib import Path
 
@@ -11,26 +10,21 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 
+from avatars.demo import DEMO_AVATAR, DEMO_PERSONA, DEMO_SIZE, astronaut_png
 from avatars.models import Avatar, Persona, Voice
+from avatars.voices import did_is_local_engine
 
 LOCAL_VOICES = [
     # (name, voice_id, language): the Piper voices the local engine ships with.
     ("Joe (US English)", "en_US-joe-medium", "en-US"),
 ]
+# The demo avatar's voice when DID_API_URL is D-ID itself, which has no Piper voices: one of
+# D-ID's Microsoft voices (https://docs.d-id.com/reference/tts-microsoft).
+DID_DEMO_VOICE = ("Jenny (US English)", "en-US-JennyNeural", "en-US")
 
 
 def credentials_file() -> Path:
     return Path(settings.VAR_DIR) / "credentials.txt"
-
-
-def astronaut_png() -> bytes:
-    """NASA's portrait of Eileen Collins, public domain, shipped inside scikit-image."""
-    from PIL import Image
-    from skimage import data
-
-    buffer = io.BytesIO()
-    Image.fromarray(data.astronaut()).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 class Command(BaseCommand):
@@ -58,33 +52,33 @@ class Command(BaseCommand):
             for name, voice_id, language in LOCAL_VOICES
         ]
         persona, _ = Persona.objects.get_or_create(
-            name="Eileen",
-            defaults={
-                "title": "retired astronaut and friendly science guide",
-                "education_degree": "M.S. in Operations Research",
-                "education_institution": "Stanford University",
-                "interests": ["space flight", "aviation", "teaching science"],
-                "goals": ["make space exploration easy to understand"],
-                "style": "warm, curious and concise",
-                "traits": ["patient", "encouraging", "precise"],
-                "instructions": "If you do not know something, say so briefly.",
-            },
+            name=DEMO_PERSONA["name"],
+            defaults={k: v for k, v in DEMO_PERSONA.items() if k != "name"},
         )
-        if not Avatar.objects.filter(slug="astronaut").exists():
+        if not Avatar.objects.filter(slug=DEMO_AVATAR).exists():
+            voice = voices[0] if did_is_local_engine() else self.did_voice()
             avatar = Avatar(
                 name="Eileen the Astronaut",
-                slug="astronaut",
+                slug=DEMO_AVATAR,
                 description="A talking photo, rendered offline by the local engine.",
                 provider=Avatar.Provider.DID_TALKS,
-                voice=voices[0],
+                voice=voice,
                 persona=persona,
-                output_resolution=512,
+                output_resolution=DEMO_SIZE,
             )
             avatar.source_image.save("astronaut.png", ContentFile(astronaut_png()), save=False)
             avatar.full_clean()
             avatar.save()
-            self.stdout.write(self.style.SUCCESS("Created the demo avatar 'astronaut'."))
+            self.stdout.write(self.style.SUCCESS(f"Created the demo avatar '{DEMO_AVATAR}'."))
         self.stdout.write("Bootstrap complete.")
+
+    @staticmethod
+    def did_voice() -> Voice:
+        name, voice_id, language = DID_DEMO_VOICE
+        return Voice.objects.get_or_create(
+            provider=Voice.Provider.MICROSOFT, voice_id=voice_id,
+            defaults={"name": name, "language": language},
+        )[0]
 
     def ensure_user(self, username: str, *, staff: bool) -> tuple[str, str] | None:
         User = get_user_model()

@@ -2,15 +2,26 @@
 // relay microphone, text and controls. The server decides everything else (barge-in included);
 // this page only ever talks to our own server, never to a provider with a key.
 
-import { Microphone } from './mic.js';
-import { describeClose, describeEnd, describeError } from './reasons.js';
+import { playWithSound } from './autoplay.js';
+import { frameDispatcher } from './frame-dispatch.js';
+import { Microphone, micErrorCode } from './mic.js';
+import { describeClose, describeEnd, describeError, serviceOf } from './reasons.js';
+import { csrfToken, startSession, websocketUrl } from './session-start.js';
 import { Signaling } from './signaling.js';
+import { parseStreamEvent } from './streaming.js';
+import { StageState } from './stage-state.js';
+import { createTransport } from './transport-choice.js';
 import { LiveView } from './ui.js';
 import { WebRTCTransport } from './webrtc.js';
 
 const config = JSON.parse(document.getElementById('client-config').textContent);
 const view = new LiveView(document, { avatarName: config.avatar.name });
 const video = view.video;
+// Idle loop or live stream: what the stage shows, from the stream's events (see stage-state.js).
+const stage = new StageState({
+  hasIdleVideo: view.idleVideo !== null,
+  onChange: (shown, { ready, readyBy }) => view.showOnStage(shown, { ready, readyBy }),
+});
 
 const state = {
   session: 'starting', // starting | connecting | live | reconnecting | ended | failed
@@ -23,7 +34,11 @@ const state = {
   historyUrl: config.historyUrl,
   endReason: null,
   lastError: null,
+  lastErrorService: null, // avatar | stt | llm | server | browser: which part failed
   reconnectAttempt: 0,
+  // The server is replacing the avatar's stream (stream.replacing): the old connection's drop
+  // is planned, so it is not reported as a failure until the new offer has been answered.
+  replacingStream: false,
 };
 const received = []; // recent server message types, for tests and debugging
 
@@ -32,53 +47,31 @@ let transport = null;
 let microphone = null;
 let endTimer = null;
 let statusTimer = null;
-let mediaQueue = Promise.resolve(); // offer, candidates and joins are applied strictly in order
 
 // Session lifecycle --------------------------------------------------------------------------
 
 async function start() {
   setSession('starting', 'Starting the conversation…');
-  const started = await startSession();
-  if (!started) return;
+  const { started, failure, text } = await startSession(config.startUrl, {
+    fetch: (url, init) => fetch(url, init),
+    href: window.location.href,
+    csrfToken: () => csrfToken(document),
+  });
+  if (!started) {
+    fail(failure, text);
+    return;
+  }
   state.conversation = started.conversation;
   state.historyUrl = started.historyUrl ?? state.historyUrl;
   view.live.dataset.conversation = started.conversation;
   setSession('connecting', `Connecting to ${config.avatar.name}…`);
-  signaling = new Signaling(websocketUrl(started.websocket));
+  signaling = new Signaling(websocketUrl(started.websocket, window.location));
   signaling.addEventListener('open', (event) => onSocketOpen(event.detail));
   signaling.addEventListener('message', (event) => onMessage(event.detail));
   signaling.addEventListener('reconnecting', (event) => onReconnecting(event.detail));
   signaling.addEventListener('gave-up', () => finish('connection_lost', null));
   signaling.addEventListener('closed', (event) => onSocketClosed(event.detail));
   signaling.connect();
-}
-
-/** POST startUrl → {conversation, websocket, historyUrl, idleTimeout}; null (and a message) on failure. */
-async function startSession() {
-  let response;
-  try {
-    // Same origin by construction: only the path of the configured URL is used, so an http://
-    // absolute URL built behind a TLS proxy cannot turn into a blocked mixed-content request.
-    const url = new URL(config.startUrl, window.location.href);
-    response = await fetch(url.pathname + url.search, {
-      method: 'POST',
-      credentials: 'same-origin',
-      headers: { 'X-CSRFToken': csrfToken(), Accept: 'application/json' },
-    });
-  } catch {
-    fail('start_failed', `${describeError('start_failed')} The server can't be reached.`);
-    return null;
-  }
-  const body = await response.json().catch(() => ({}));
-  if (response.status === 201) return body;
-  if (response.status === 429 || body.error === 'session_limit') {
-    fail('session_limit', body.message || describeError('session_limit'));
-  } else if (response.status === 401 || response.status === 403 || response.redirected) {
-    fail('logged_out', describeError('logged_out'));
-  } else {
-    fail('start_failed', body.message || `${describeError('start_failed')} (HTTP ${response.status})`);
-  }
-  return null;
 }
 
 function onSocketOpen({ reconnected }) {
@@ -127,6 +120,7 @@ function finish(reason, message, { failed } = {}) {
   state.mic = false;
   view.setMic(false);
   view.setAvatarState('idle');
+  stage.handle('closed');
   view.showEnded(state.historyUrl);
   setSession(isFailure ? 'failed' : 'ended', described.text);
 }
@@ -137,6 +131,7 @@ function fail(code, text) {
   state.endReason = code;
   signaling?.finish();
   transport?.close();
+  stage.handle('closed');
   view.showEnded(state.historyUrl, { started: state.conversation !== null });
   setSession('failed', text ?? describeError(code));
 }
@@ -152,7 +147,7 @@ function setSession(session, text) {
 }
 
 function goLive() {
-  if (isOver() || state.session === 'live') return;
+  if (isOver() || state.session === 'live' || state.replacingStream) return;
   setSession('live', `Live with ${config.avatar.name}. Turn the mic on or type a message.`);
   view.setControlsEnabled(true);
 }
@@ -160,6 +155,7 @@ function goLive() {
 /** Non-fatal errors show for a while, then the status line goes back to the session's state. */
 function showError(code, message) {
   state.lastError = code;
+  state.lastErrorService = serviceOf(code);
   view.setStatus(describeError(code, message), 'error');
   clearTimeout(statusTimer);
   statusTimer = setTimeout(() => {
@@ -169,8 +165,8 @@ function showError(code, message) {
 
 // Server messages ----------------------------------------------------------------------------
 
-const MEDIA_MESSAGES = new Set(['rtc.offer', 'rtc.ice', 'livekit.join']);
-const REFUSED_TEXT = new Set(['rate_limited', 'empty_text', 'too_large']); // chat.text not taken
+// chat.text not taken (chat_rate_limited: the per-user quota in Redis)
+const REFUSED_TEXT = new Set(['chat_rate_limited', 'empty_text', 'too_large']);
 
 const HANDLERS = {
   'session.created': ({ conversation, transport: kind }) => {
@@ -179,28 +175,47 @@ const HANDLERS = {
   },
   'rtc.offer': async (message) => {
     const webrtc = await useTransport('webrtc');
+    stage.handle('offer'); // a new stream: not ready until it says so
     try {
       await webrtc.handleOffer(message);
     } catch (error) {
       console.error('could not answer the avatar offer', error);
       showError('media_failed');
+    } finally {
+      state.replacingStream = false; // the old connection is closed; failures are real again
     }
+  },
+  'stream.replacing': ({ message }) => {
+    if (isOver()) return;
+    state.replacingStream = true;
+    setSession('reconnecting', message || 'Renewing the video connection…');
   },
   'rtc.ice': async (message) => {
     if (transport instanceof WebRTCTransport) await transport.addRemoteCandidate(message);
   },
   'livekit.join': async (message) => {
     const livekit = await useTransport('livekit');
+    stage.handle('offer');
     await livekit?.join(message);
+  },
+  // LiveAvatar FULL mode: a command for the room, which only a participant can publish.
+  'livekit.data': (message) => transport?.publish?.(message),
+  // LiveAvatar LITE mode: the server heard the avatar start or stop talking on its own socket.
+  'avatar.provider_event': ({ event }) => {
+    const parsed = parseStreamEvent(String(event ?? ''));
+    if (parsed) signaling.send('avatar.event', { event: parsed.event });
   },
   'avatar.state': ({ state: avatarState }) => setAvatar(avatarState),
   // The server decided to cut the avatar off (barge-in): also tell the provider's data channel.
   'avatar.interrupt': () => transport?.interrupt?.(),
   'transcript.interim': ({ text }) => view.showInterim(text ?? ''),
-  'transcript.final': ({ text, message, source }) => view.addUserMessage(text ?? '', message, source),
-  'reply.started': ({ message }) => view.startReply(message),
-  'reply.delta': ({ text, message }) => view.appendReply(text ?? '', message),
-  'reply.done': (message) => view.finishReply(message),
+  // `message_id` is the saved Message's id; `message`, where a frame has one, is text for people.
+  'transcript.final': ({ text, message_id: id, source }) => view.addUserMessage(text ?? '', id, source),
+  'reply.started': ({ message_id: id }) => view.startReply(id),
+  'reply.delta': ({ text, message_id: id }) => view.appendReply(text ?? '', id),
+  'reply.done': (done) => view.finishReply(done),
+  // The avatar was cut off before it finished saying a reply that was all written.
+  'reply.interrupted': ({ message_id }) => view.finishReply({ message_id, interrupted: true }),
   'session.ended': ({ reason, message }) => finish(reason ?? 'ended', message),
   error: ({ code, message }) => {
     if (code === 'session_limit') {
@@ -213,20 +228,20 @@ const HANDLERS = {
   pong: () => view.setRtt(signaling.rttMs),
 };
 
+// The offer, candidates and joins are applied strictly in order (see frame-dispatch.js).
+const dispatch = frameDispatcher(HANDLERS);
+
 function onMessage(message) {
   received.push(message.type);
   if (received.length > 200) received.shift();
-  const handler = HANDLERS[message.type];
-  if (!handler) return;
-  const run = () => Promise.resolve(handler(message)).catch((error) => console.error(`handling ${message.type}`, error));
-  if (MEDIA_MESSAGES.has(message.type)) mediaQueue = mediaQueue.then(run);
-  else run();
+  dispatch(message);
 }
 
 function setAvatar(avatarState) {
   if (avatarState !== 'speaking' && avatarState !== 'idle') return;
   state.avatar = avatarState;
   view.setAvatarState(avatarState);
+  stage.handle(avatarState === 'speaking' ? 'stream/started' : 'stream/done');
 }
 
 // Media transports ---------------------------------------------------------------------------
@@ -237,28 +252,26 @@ async function useTransport(kind) {
   transport?.close();
   transport = null;
   let created;
-  if (kind === 'livekit') {
-    try {
-      const { LiveKitTransport } = await import('./livekit.js');
-      created = new LiveKitTransport(video);
-    } catch (error) {
-      console.error('livekit-client is missing (run `make` / scripts/fetch_livekit.sh)', error);
-      showError('media_failed', 'The LiveKit client could not be loaded.');
-      return null;
-    }
-  } else {
-    created = new WebRTCTransport(video, (type, fields) => signaling.send(type, fields));
+  try {
+    created = await createTransport(kind, video, (type, fields) => signaling.send(type, fields));
+  } catch (error) { // only LiveKit's modules are loaded here (see transport-choice.js)
+    console.error('the LiveKit transport could not be loaded', error);
+    showError('media_failed', 'The LiveKit client could not be loaded.');
+    return null;
   }
-  created.kind = kind;
   state.transport = kind;
   view.live.dataset.transport = kind;
   created.addEventListener('label', ({ detail }) => {
     state.labels[detail.name] = detail.value;
     view.setLabel(detail.name, detail.value);
   });
-  created.addEventListener('media', () => playWithSound());
+  created.addEventListener('media', () => playWithSound(video, {
+    unmuteOffered: !view.unmute.hidden,
+    showUnmute: (show) => view.showUnmute(show),
+  }));
   created.addEventListener('connected', () => {
     state.mediaConnected = true;
+    stage.handle('connected');
     goLive();
   });
   created.addEventListener('streaming', ({ detail }) => {
@@ -267,35 +280,22 @@ async function useTransport(kind) {
   });
   created.addEventListener('avatar-event', ({ detail }) => {
     signaling.send('avatar.event', { event: detail.event });
+    if (detail.event === 'stream/ready') stage.handle('stream/ready');
     if (detail.event === 'stream/started') setAvatar('speaking');
     if (detail.event === 'stream/done') setAvatar('idle');
     if (detail.event === 'stream/error') showError('avatar_error');
   });
+  // LiveAvatar FULL mode with its own LLM: only the room hears its words; the server saves them.
+  created.addEventListener('avatar-transcript', ({ detail }) => {
+    signaling.send('avatar.event', { event: 'avatar.transcription', text: detail.text });
+  });
   created.addEventListener('failed', ({ detail }) => {
+    if (state.replacingStream) return; // the old stream, closed on purpose: a new offer follows
     showError(detail.code);
     view.setControlsEnabled(!isOver()); // text still works without video
   });
   transport = created;
   return created;
-}
-
-/** Play with sound; if the browser blocks it, play muted and offer a click to unmute. */
-async function playWithSound() {
-  if (!view.unmute.hidden) {
-    // Sound is already blocked: keep playing muted until the user clicks "unmute".
-    await video.play().catch(() => {});
-    return;
-  }
-  video.muted = false;
-  try {
-    await video.play();
-    view.showUnmute(false);
-  } catch (error) {
-    if (error.name === 'AbortError') return; // a newer srcObject/play() superseded this one
-    video.muted = true;
-    view.showUnmute(true);
-    await video.play().catch(() => {});
-  }
 }
 
 // Microphone ---------------------------------------------------------------------------------
@@ -316,9 +316,8 @@ async function toggleMic() {
   try {
     await microphone.toggle();
   } catch (error) {
-    const code = error.name === 'NotAllowedError' ? 'mic_denied' : error.name === 'NotFoundError' ? 'mic_missing' : 'mic_failed';
     console.warn('microphone', error);
-    showError(code);
+    showError(micErrorCode(error));
   } finally {
     view.micButton.disabled = isOver();
   }
@@ -328,9 +327,14 @@ async function toggleMic() {
 
 function sendText(event) {
   event.preventDefault();
-  if (isOver()) return;
-  const text = view.takeInput().slice(0, config.maxTextChars);
-  if (!text) return;
+  sendTyped(view.takeInput());
+}
+
+/** A typed turn (the text box or a starter button): one `chat.text` frame. */
+function sendTyped(typed) {
+  if (isOver() || !signaling) return;
+  const text = typed.slice(0, config.maxTextChars);
+  if (!text.trim()) return;
   signaling.send('chat.text', { text });
   view.addPendingUserMessage(text);
 }
@@ -341,6 +345,7 @@ function interrupt() {
 }
 
 view.form.addEventListener('submit', sendText);
+view.onStarter(sendTyped);
 view.input.addEventListener('keydown', (event) => {
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
@@ -371,23 +376,15 @@ window.addEventListener('pageshow', (event) => {
   if (event.persisted) window.location.reload(); // back from bfcache: that session is gone
 });
 
-// Helpers ------------------------------------------------------------------------------------
-
-function websocketUrl(path) {
-  const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${window.location.host}${path}`;
-}
-
-function csrfToken() {
-  const cookie = document.cookie.split('; ').find((part) => part.startsWith('csrftoken='));
-  if (cookie) return decodeURIComponent(cookie.slice('csrftoken='.length));
-  return document.querySelector('input[name=csrfmiddlewaretoken]')?.value ?? '';
-}
-
 // Test hook: read-only views of what the page knows.
 window.livePersona = {
   get state() {
-    return { ...state, labels: { ...state.labels }, ...(transport?.stats() ?? {}) };
+    return {
+      ...state,
+      labels: { ...state.labels },
+      stage: { shown: stage.shown, ready: stage.ready, readyBy: stage.readyBy },
+      ...(transport?.stats() ?? {}),
+    };
   },
   stats() {
     return { ...(transport?.stats() ?? { streaming: false, framesDecoded: 0, bytesReceived: 0 }), rttMs: signaling?.rttMs ?? null };

@@ -106,3 +106,10 @@ export function meterLevel(rms) {
   const db = 20 * Math.log10(rms);
   return Math.max(0, Math.min(1, (db + 60) / 60));
 }
+
+/** The error code for a failed getUserMedia / microphone start (a DOMException's name). */
+export function micErrorCode(error) {
+  if (error?.name === 'NotAllowedError') return 'mic_denied';
+  if (error?.name === 'NotFoundError') return 'mic_missing';
+  return 'mic_failed';
+}

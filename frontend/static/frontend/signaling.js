@@ -2,18 +2,44 @@
 // and reconnection with exponential backoff (1 s doubling to 30 s, six tries) after a dropped link.
 
 /** Normal closure and our application's 4xxx codes (refused, not found, ended): no retry. */
-const isFinalClose = (code) => code === 1000 || (code >= 4000 && code < 5000);
+export const isFinalClose = (code) => code === 1000 || (code >= 4000 && code < 5000);
 const MAX_BUFFERED_BYTES = 256 * 1024; // drop mic frames rather than queue seconds of stale audio
 const MAX_QUEUED_MESSAGES = 50;
+const OPEN = 1; // WebSocket.OPEN, spelled out so tests can pass a fake socket class
+
+/**
+ * How long to wait before reconnect `attempt` (1, 2, ...): `baseDelayMs` doubling up to
+ * `maxDelayMs`, then ±20 % jitter so many pages dropped at once don't all come back together.
+ */
+export function backoffDelay(attempt, { baseDelayMs = 1000, maxDelayMs = 30000 } = {}, random = Math.random) {
+  const backoff = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+  return Math.round(backoff * (0.8 + random() * 0.4));
+}
 
 export class Signaling extends EventTarget {
   /**
    * @param {string} url ws(s):// address of the session socket
-   * @param {{maxRetries?: number, baseDelayMs?: number, maxDelayMs?: number, pingEveryMs?: number}} options
+   * @param {{maxRetries?: number, baseDelayMs?: number, maxDelayMs?: number, pingEveryMs?: number,
+   *          WebSocket?: typeof WebSocket, setTimeout?: Function, random?: () => number}} options
    */
-  constructor(url, { maxRetries = 6, baseDelayMs = 1000, maxDelayMs = 30000, pingEveryMs = 15000 } = {}) {
+  constructor(
+    url,
+    {
+      maxRetries = 6,
+      baseDelayMs = 1000,
+      maxDelayMs = 30000,
+      pingEveryMs = 15000,
+      WebSocket: Socket = globalThis.WebSocket,
+      // Wrapped: the browser's setTimeout called as this.schedule() throws "Illegal invocation".
+      setTimeout: schedule = (callback, ms) => setTimeout(callback, ms),
+      random = Math.random,
+    } = {},
+  ) {
     super();
     this.url = url;
+    this.Socket = Socket;
+    this.schedule = schedule;
+    this.random = random;
     this.maxRetries = maxRetries;
     this.baseDelayMs = baseDelayMs;
     this.maxDelayMs = maxDelayMs;
@@ -29,12 +55,12 @@ export class Signaling extends EventTarget {
   }
 
   get isOpen() {
-    return this.socket?.readyState === WebSocket.OPEN;
+    return this.socket?.readyState === OPEN;
   }
 
   connect() {
     if (this.ended) return;
-    const socket = new WebSocket(this.url);
+    const socket = new this.Socket(this.url);
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
     socket.addEventListener('open', () => {
@@ -72,7 +98,7 @@ export class Signaling extends EventTarget {
     this.queue = [];
     clearTimeout(this.retryTimer);
     clearInterval(this.pingTimer);
-    if (this.socket && this.socket.readyState <= WebSocket.OPEN) this.socket.close(1000, 'session over');
+    if (this.socket && this.socket.readyState <= OPEN) this.socket.close(1000, 'session over');
   }
 
   #receive(data) {
@@ -107,10 +133,9 @@ export class Signaling extends EventTarget {
       return;
     }
     this.attempt += 1;
-    const backoff = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (this.attempt - 1));
-    const delayMs = Math.round(backoff * (0.8 + Math.random() * 0.4));
+    const delayMs = backoffDelay(this.attempt, this, this.random);
     this.#emit('reconnecting', { attempt: this.attempt, maxRetries: this.maxRetries, delayMs, code: event.code });
-    this.retryTimer = setTimeout(() => this.connect(), delayMs);
+    this.retryTimer = this.schedule(() => this.connect(), delayMs);
   }
 
   #flush() {

@@ -11,11 +11,16 @@ const ALIASES = {
   'stream-video/rejected': 'stream/error',
   avatar_start_talking: 'stream/started',
   avatar_stop_talking: 'stream/done',
+  // LiveAvatar: FULL mode's agent-response events ({event_type}) and LITE mode's socket events.
+  'avatar.speak_started': 'stream/started',
+  'avatar.speak_ended': 'stream/done',
+  'agent.speak_started': 'stream/started',
+  'agent.speak_ended': 'stream/done',
 };
 
 /**
  * Parse one provider data message: "stream/started", "stream/started:{json}" (D-ID), or a JSON
- * object with a `type` (HeyGen). Returns {event, payload} for the events we relay, else null.
+ * object with a `type` (HeyGen) or an `event_type` (LiveAvatar). Returns {event, payload} for the events we relay, else null.
  */
 export function parseStreamEvent(text) {
   if (typeof text !== 'string') return null;
@@ -28,7 +33,7 @@ export function parseStreamEvent(text) {
     } catch {
       return null;
     }
-    name = payload?.type ?? payload?.event;
+    name = payload?.type ?? payload?.event ?? payload?.event_type;
   } else {
     const colon = trimmed.indexOf(':');
     name = colon < 0 ? trimmed : trimmed.slice(0, colon);
@@ -36,6 +41,22 @@ export function parseStreamEvent(text) {
   }
   const event = ALIASES[name] ?? name;
   return KNOWN_EVENTS.has(event) ? { event, payload, raw: name } : null;
+}
+
+/**
+ * LiveAvatar FULL mode's `avatar.transcription` ({event_type, text} on the room's agent-response
+ * topic, https://docs.liveavatar.com/docs/full-mode/events): the words its LLM said, else null.
+ */
+export function parseAvatarTranscript(text) {
+  if (typeof text !== 'string' || !text.trim().startsWith('{')) return null;
+  let payload;
+  try {
+    payload = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const said = payload?.event_type === 'avatar.transcription' ? payload.text : null;
+  return typeof said === 'string' && said.trim() ? said : null;
 }
 
 function parseJson(text) {
@@ -65,7 +86,7 @@ export class StreamWatcher {
 
   start() {
     this.stop();
-    this.timer = setInterval(() => this.#poll(), this.everyMs);
+    this.timer = setInterval(() => this.poll(), this.everyMs);
   }
 
   stop() {
@@ -77,7 +98,8 @@ export class StreamWatcher {
     return { streaming: this.streaming, ...this.last };
   }
 
-  async #poll() {
+  /** One tick (start() runs it every `everyMs`): compare the stats with the last ones. */
+  async poll() {
     let report;
     try {
       report = await this.getStats();

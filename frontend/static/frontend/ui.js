@@ -11,6 +11,7 @@ const LABEL_IDS = {
 
 // Same names as the conversation detail page, in the order a turn happens.
 const TIMING_NAMES = {
+  speculative_final_ms: 'speculative transcript',
   transcript_final_ms: 'transcript',
   task_started_ms: 'worker',
   first_token_ms: 'first token',
@@ -25,6 +26,7 @@ export class LiveView {
     this.live = $('live');
     this.stage = $('stage');
     this.video = $('avatar-video');
+    this.idleVideo = $('idle-video'); // null when the avatar has no idle loop
     this.status = $('status');
     this.avatarState = $('avatar-state');
     this.unmute = $('unmute-button');
@@ -43,6 +45,7 @@ export class LiveView {
     this.sendButton = $('send-button');
     this.endedActions = $('ended-actions');
     this.historyLink = $('history-link');
+    this.starters = $('starters'); // the agent's suggested questions, when it has any
     this.labels = Object.fromEntries(Object.entries(LABEL_IDS).map(([name, id]) => [name, $(id)]));
     this.reply = null;
     this.input.addEventListener('input', () => this.#count());
@@ -76,6 +79,17 @@ export class LiveView {
     this.setLabel('streaming', streaming ? 'streaming' : 'empty');
   }
 
+  /** What the stage shows (stage-state.js): the idle loop or the live stream; CSS crossfades. */
+  showOnStage(shown, { ready, readyBy } = {}) {
+    this.stage.dataset.shown = shown;
+    this.live.dataset.shown = shown;
+    this.live.dataset.streamReady = String(Boolean(ready));
+    if (readyBy) this.live.dataset.streamReadyBy = readyBy;
+    else delete this.live.dataset.streamReadyBy;
+    // Muted, so the browser lets it play without a click; it keeps looping under the live video.
+    if (shown === 'idle' && this.idleVideo?.paused) this.idleVideo.play().catch(() => {});
+  }
+
   setAvatarState(state) {
     this.stage.dataset.avatarState = state;
     this.live.dataset.avatarState = state;
@@ -84,9 +98,21 @@ export class LiveView {
   }
 
   setControlsEnabled(enabled) {
-    for (const control of [this.micButton, this.interruptButton, this.input, this.sendButton]) {
+    for (const control of [this.micButton, this.interruptButton, this.input, this.sendButton, ...this.starterButtons()]) {
       control.disabled = !enabled;
     }
+  }
+
+  starterButtons() {
+    return this.starters ? [...this.starters.querySelectorAll('button[data-starter]')] : [];
+  }
+
+  /** Call `send(text)` with a starter's text when one is clicked. */
+  onStarter(send) {
+    this.starters?.addEventListener('click', (event) => {
+      const button = event.target.closest?.('button[data-starter]');
+      if (button && !button.disabled) send(button.dataset.starter);
+    });
   }
 
   setEndEnabled(enabled) {
@@ -159,8 +185,8 @@ export class LiveView {
   }
 
   /** reply.done: the saved text wins over the streamed one; timings shown under the turn. */
-  finishReply({ message, text, interrupted, timings }) {
-    const item = this.#replyFor(message);
+  finishReply({ message_id: messageId, text, interrupted, timings }) {
+    const item = this.#replyFor(messageId);
     delete item.dataset.streaming;
     if (typeof text === 'string' && text) item.querySelector('.text').textContent = text;
     if (interrupted && item.dataset.interrupted !== 'true') {
@@ -230,6 +256,7 @@ export class LiveView {
     this.historyLink.textContent = started ? 'View this conversation' : 'My conversations';
     this.endedActions.hidden = false;
     this.form.hidden = true;
+    if (this.starters) this.starters.hidden = true;
   }
 
   #replyFor(messageId) {

@@ -3,22 +3,22 @@
 // Getting this exactly right is what fixes "the avatar stays idle / black screen".
 
 import { parseStreamEvent, StreamWatcher } from './streaming.js';
+import { Transport } from './transport.js';
 
 const D_ID_CHANNEL_LABEL = 'JanusDataChannel';
 
-export class WebRTCTransport extends EventTarget {
+export class WebRTCTransport extends Transport {
   /**
    * @param {HTMLVideoElement} video element that plays the avatar (audio and video, one stream)
    * @param {(type: string, fields: object) => void} send signaling sender
    */
   constructor(video, send) {
-    super();
+    super('webrtc');
     this.video = video;
     this.send = send;
     this.pc = null;
     this.remoteStream = null;
     this.channels = new Set();
-    this.watcher = null;
     this.answerSent = false;
     this.pendingCandidates = [];
     this.sentEndOfCandidates = false;
@@ -35,14 +35,14 @@ export class WebRTCTransport extends EventTarget {
     this.pendingCandidates = [];
     this.sentEndOfCandidates = false;
 
-    pc.addEventListener('icegatheringstatechange', () => this.#label('iceGathering', pc.iceGatheringState));
+    pc.addEventListener('icegatheringstatechange', () => this.label('iceGathering', pc.iceGatheringState));
     pc.addEventListener('iceconnectionstatechange', () => this.#iceChanged(pc));
     pc.addEventListener('connectionstatechange', () => this.#peerChanged(pc));
-    pc.addEventListener('signalingstatechange', () => this.#label('signaling', pc.signalingState));
+    pc.addEventListener('signalingstatechange', () => this.label('signaling', pc.signalingState));
     pc.addEventListener('icecandidate', (event) => this.#localCandidate(event.candidate));
     pc.addEventListener('track', (event) => this.#remoteTrack(event));
     pc.addEventListener('datachannel', (event) => this.#watchChannel(event.channel));
-    this.#label('signaling', pc.signalingState);
+    this.label('signaling', pc.signalingState);
 
     const offer = typeof sdp === 'string' ? { type: 'offer', sdp } : sdp;
     // The offer first: no transceivers or tracks of our own, or the answer stops matching it.
@@ -85,10 +85,6 @@ export class WebRTCTransport extends EventTarget {
     }
   }
 
-  stats() {
-    return this.watcher?.stats() ?? { streaming: false, framesDecoded: 0, bytesReceived: 0 };
-  }
-
   close() {
     this.watcher?.stop();
     this.watcher = null;
@@ -97,7 +93,7 @@ export class WebRTCTransport extends EventTarget {
     if (this.pc) {
       this.pc.close();
       this.pc = null;
-      this.#label('peer', 'closed');
+      this.label('peer', 'closed');
     }
     this.remoteStream?.getTracks().forEach((track) => track.stop());
     this.remoteStream = null;
@@ -125,9 +121,9 @@ export class WebRTCTransport extends EventTarget {
   #remoteTrack(event) {
     if (!this.remoteStream.getTracks().includes(event.track)) this.remoteStream.addTrack(event.track);
     if (this.video.srcObject !== this.remoteStream) this.video.srcObject = this.remoteStream;
-    this.#emit('media', { stream: this.remoteStream, kind: event.track.kind });
+    this.emit('media', { stream: this.remoteStream, kind: event.track.kind });
     if (event.track.kind === 'video' && !this.watcher) {
-      this.watcher = new StreamWatcher(() => this.pc?.getStats() ?? null, (detail) => this.#emit('streaming', detail));
+      this.watcher = new StreamWatcher(() => this.pc?.getStats() ?? null, (detail) => this.emit('streaming', detail));
       this.watcher.start();
     }
   }
@@ -146,35 +142,27 @@ export class WebRTCTransport extends EventTarget {
         const payload = parsed.payload ?? {};
         this.currentVideoId = payload.metadata?.videoId ?? payload.video_id ?? null;
       }
-      this.#emit('avatar-event', parsed);
+      this.emit('avatar-event', parsed);
     });
     channel.addEventListener('close', () => this.channels.delete(channel));
   }
 
   #iceChanged(pc) {
-    this.#label('ice', pc.iceConnectionState);
+    this.label('ice', pc.iceConnectionState);
     if (pc.iceConnectionState === 'failed') {
-      this.#emit('failed', { code: 'ice_failed' });
+      this.emit('failed', { code: 'ice_failed' });
     }
   }
 
   #peerChanged(pc) {
-    this.#label('peer', pc.connectionState);
-    if (pc.connectionState === 'connected') this.#emit('connected', {});
-    if (pc.connectionState === 'failed') this.#emit('failed', { code: 'media_failed' });
-  }
-
-  #label(name, value) {
-    this.#emit('label', { name, value });
-  }
-
-  #emit(name, detail) {
-    this.dispatchEvent(new CustomEvent(name, { detail }));
+    this.label('peer', pc.connectionState);
+    if (pc.connectionState === 'connected') this.emit('connected', {});
+    if (pc.connectionState === 'failed') this.emit('failed', { code: 'media_failed' });
   }
 }
 
 /** Keep only entries RTCPeerConnection accepts; a bad one would make the constructor throw. */
-function usableIceServers(servers) {
+export function usableIceServers(servers) {
   if (!Array.isArray(servers)) return [];
   const usable = [];
   for (const server of servers) {

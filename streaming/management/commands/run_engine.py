@@ -1,12 +1,16 @@
-"""`manage.py run_engine`: serve the local engine (D-ID streams, Deepgram live, Groq chat)."""
+"""`manage.py run_engine`: serve the local engine (D-ID streams, Deepgram live, Groq chat).
+
+The engine (the top-level `engine` package) imports nothing from Django; this command only
+fills its configuration from the Django settings and starts it: a parent process on the
+engine's port and one child each for speech recognition, the LLM and the media.
+"""
 
 from __future__ import annotations
 
-import logging
 import os
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -17,15 +21,11 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, help="port to listen on (default: ENGINE_PORT)")
 
     def handle(self, *args, host: str | None = None, port: int | None = None, **options) -> None:
-        # Imported here so that other management commands never load aiortc and the models.
-        from aiohttp import web
+        # Imported here so that other management commands never load the engine.
+        from engine.config import EngineConfig, UnsafeConfig
+        from engine.main import configure_logging, run
 
-        from streaming.engine.config import EngineConfig
-        from streaming.engine.server import build_app
-
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        configure_logging()
         overrides = {
             "host": host or getattr(settings, "ENGINE_HOST", None),
             "port": port or getattr(settings, "ENGINE_PORT", None),
@@ -35,6 +35,14 @@ class Command(BaseCommand):
         }
         if not os.environ.get("ENGINE_MEDIA_ROOT"):
             overrides["media_root"] = getattr(settings, "MEDIA_ROOT", None)
-        config = EngineConfig.from_env(**{k: v for k, v in overrides.items() if v is not None})
+        # The source_url allow-list defaults to the product's own host.
+        env = {**os.environ, "PUBLIC_BASE_URL": getattr(settings, "PUBLIC_BASE_URL", "")}
+        config = EngineConfig.from_env(
+            env, **{k: v for k, v in overrides.items() if v is not None}
+        )
+        try:
+            config.check_safe()
+        except UnsafeConfig as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(f"Local engine on http://{config.host}:{config.port} (Ctrl-C to stop)")
-        web.run_app(build_app(config), host=config.host, port=config.port, print=None)
+        run(config)

@@ -13,6 +13,8 @@ from typing import Any, ClassVar, Literal, Self
 
 import httpx
 
+from ...error_codes import AVATAR, Service
+
 
 @dataclass
 class Stream:
@@ -53,7 +55,7 @@ class AvatarProvider(ABC):
     """
 
     name: ClassVar[str] = "avatar"
-    service: ClassVar[str] = "avatar service"
+    service: ClassVar[Service] = Service(AVATAR, "avatar service")
     transport: ClassVar[Literal["webrtc", "livekit"]] = "webrtc"
     max_text_chars: int = 1000
 
@@ -116,3 +118,20 @@ class AvatarProvider(ABC):
                 "per message; split the reply into sentences first."
             )
         return text
+
+
+class LiveKitSignalling:
+    """Mixin for providers whose sessions are LiveKit rooms (HeyGen v2, LiveAvatar): the browser
+    and the room negotiate media and exchange ICE candidates themselves, so both are no-ops."""
+
+    async def answer(self, stream: Stream, sdp: str) -> None:
+        """No-op: LiveKit negotiates media inside the room."""
+
+    async def add_ice(
+        self,
+        stream: Stream,
+        candidate: str | None,
+        sdp_mid: str | None = None,
+        sdp_mline_index: int | None = None,
+    ) -> None:
+        """No-op: LiveKit gathers and exchanges ICE candidates inside the room."""

@@ -1,7 +1,8 @@
 """D-ID streams: Talks (a photo), Clips (a premium presenter) and Agents, on one client.
 
 The three share the WebRTC handshake and differ only in the path prefix and in the body that
-creates the stream (reference docs 000/001/002 for Talks and Clips, 004 for Agents):
+creates the stream (https://docs.d-id.com/reference/talks-streams-overview for Talks and Clips,
+https://docs.d-id.com/reference/agents-streams-overview for Agents):
 
     POST   {prefix}                 create: {"id", "session_id", "offer", "ice_servers"}
     POST   {prefix}/{id}/sdp        {"answer": {"type": "answer", "sdp"}, "session_id"}
@@ -23,8 +24,9 @@ from urllib.parse import quote
 
 import httpx
 
-from ..errors import ProviderError, ProviderRejected
-from ..http import DEFAULT_RETRY, RetryPolicy, json_body, make_client, request_with_retries
+from ...error_codes import AVATAR, Service
+from ..errors import ProviderError, ProviderRejected, bad_response
+from ..http import DEFAULT_RETRY, JsonApi, RetryPolicy, make_client
 from .base import AvatarProvider, Stream
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ KINDS: tuple[Kind, ...] = ("talks", "clips", "agents")
 
 # D-ID's own default: "If no messages are sent within the session for 5 minutes, the session
 # will be automatically terminated". `session_timeout` "can only be used with proper
-# permissions" (002), so we only send it when an avatar asks for something else.
+# permissions" (the create-a-stream reference), so we only send it when an avatar asks for something else.
 DEFAULT_SESSION_TIMEOUT = 300
 
 # Agents chat messages are capped at about 2,000 characters; it is the only text cap D-ID
@@ -51,9 +53,18 @@ def _offer(value: Any) -> dict[str, str] | None:
     return None
 
 
-class DIDProvider(AvatarProvider):
+def did_headers(api_key: str) -> dict[str, str]:
+    """D-ID's Basic authorisation (the key as the console gives it) and JSON both ways."""
+    return {
+        "Authorization": f"Basic {api_key}",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+
+
+class DIDProvider(JsonApi, AvatarProvider):
     name = "did"
-    service = "avatar service (D-ID)"
+    service = Service(AVATAR, "avatar service (D-ID)")
     transport = "webrtc"
     max_text_chars = MAX_TEXT_CHARS
 
@@ -77,11 +88,7 @@ class DIDProvider(AvatarProvider):
         # The local engine's barge-in extension; D-ID itself has no server-side interrupt.
         self.interrupt_extension = interrupt_extension
         self._api_key = api_key
-        self._headers = {
-            "Authorization": f"Basic {api_key}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
+        self._headers = did_headers(api_key)
 
     def __repr__(self) -> str:
         return f"DIDProvider(base_url={self.base_url!r}, kind={self.kind!r})"
@@ -101,25 +108,15 @@ class DIDProvider(AvatarProvider):
         )
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        response = await request_with_retries(
-            self.client,
-            method,
-            self.base_url + path,
-            provider=self.name,
-            service=self.service,
-            json=body,
-            headers=self._headers,
-            secrets=(self._api_key,),
-            retry=self.retry,
-        )
-        return json_body(response, provider=self.name, service=self.service)
+        return (await self._send_json(method, self.base_url + path, body))[1]
 
     # -- the stream -----------------------------------------------------------------------
 
     def create_body(self, avatar) -> dict[str, Any]:
-        """The body that creates a stream for `avatar` (reference 000/002 and 004)."""
+        """The body that creates a stream for `avatar` (the streams overviews cited above)."""
         if self.kind == "agents":
-            # 004: {"compatibility_mode": "on", "fluent": true}; warm-up as for the other kinds.
+            # Agents streams overview: {"compatibility_mode": "on", "fluent": true}; warm-up as
+            # for the other kinds.
             return {
                 "compatibility_mode": avatar.compatibility_mode,
                 "fluent": avatar.fluent,
@@ -138,20 +135,22 @@ class DIDProvider(AvatarProvider):
         body["stream_warmup"] = avatar.stream_warmup
         if avatar.session_timeout and avatar.session_timeout != DEFAULT_SESSION_TIMEOUT:
             body["session_timeout"] = avatar.session_timeout
-        # "Supported only with Talk presenters (photo-based)" (002).
+        # "Supported only with Talk presenters (photo-based)" (create-a-stream reference).
         if self.kind == "talks" and avatar.output_resolution:
             body["output_resolution"] = avatar.output_resolution
         return body
 
     async def open(self, avatar) -> Stream:
         agent_id = avatar.agent_id if self.kind == "agents" else ""
+        if self.kind == "agents" and not agent_id:
+            # A managed agent gets its D-ID id from its first sync: until then, say so.
+            raise ProviderError(
+                "This avatar's D-ID agent is not ready yet (it has not been synced).",
+                provider=self.name, service=self.service, kind="not_configured",
+            )
         data = await self._call("POST", self._prefix(agent_id), self.create_body(avatar))
         if not data.get("id") or not data.get("session_id"):
-            raise ProviderError(
-                f"The {self.service} did not return a stream.",
-                provider=self.name,
-                code="provider_bad_response",
-            )
+            raise bad_response("did not return a stream", provider=self.name, service=self.service)
         extra: dict[str, Any] = {
             "kind": self.kind,
             # What every talk sends as `config` (the avatar's options, fixed for the stream).
@@ -186,8 +185,9 @@ class DIDProvider(AvatarProvider):
         sdp_mline_index: int | None = None,
     ) -> None:
         # "If the candidate parameter is missing or a value of null is given the added ICE
-        # candidate is an end-of-candidates indicator" (000); 004 and D-ID's demo send just the
-        # session_id. Browsers may also signal the end with an empty candidate string.
+        # candidate is an end-of-candidates indicator" (talks streams); the agents guide and
+        # D-ID's demo send just the session_id. Browsers may also signal the end with an empty
+        # candidate string.
         if not candidate:
             body: dict[str, Any] = {"session_id": stream.session_id}
         else:
@@ -204,7 +204,7 @@ class DIDProvider(AvatarProvider):
         if voice is not None:
             script["provider"] = voice.as_did_provider()
         if self.kind == "agents":
-            # 004's Speak: {"script": {"type": "text", "input": ...}, "session_id": ...}
+            # The agents guide's Speak: {"script": {"type": "text", "input": ...}, "session_id": ...}
             return {"script": script, "session_id": stream.session_id}
         script["ssml"] = False
         config = dict(stream.extra.get("talk_config") or {})
@@ -251,41 +251,45 @@ class DIDProvider(AvatarProvider):
         """No-op: D-ID has no keep-alive call; a stream lives `session_timeout` past its last talk."""
 
     # -- Agents chat (the agent's own LLM answers; we use `speak` for our own text) -----------
+    # https://docs.d-id.com/reference/agents-streams-overview, "Chat": create a chat once, then
+    # send each message with the stream's `streamId` and `sessionId` so the answer is spoken on
+    # that stream. The chat outlives the stream, so a reconnect can keep the conversation.
+
+    async def create_chat(self, agent_id: str) -> str:
+        """A new chat with the agent (its own message history); returns the chat id."""
+        data = await self._call("POST", f"/agents/{quote(agent_id, safe='')}/chat", {})
+        if not data.get("id"):
+            raise bad_response("did not return a chat", provider=self.name, service=self.service)
+        return str(data["id"])
+
+    async def chat(
+        self, agent_id: str, chat_id: str, text: str, stream: Stream | None = None
+    ) -> dict[str, Any]:
+        """Ask the agent; its LLM and knowledge answer. With a stream, the answer is also spoken
+        there. Returns D-ID's answer: `result` (the text), `chatMode`, `matches`, ..."""
+        text = self.check_text(text)
+        body: dict[str, Any] = {}
+        if stream is not None:
+            body = {"streamId": stream.id, "sessionId": stream.session_id}
+        body["messages"] = [
+            {
+                "role": "user",
+                "content": text,
+                # The format of the agents streams overview's example: "03/03/2024, 18:15:00".
+                "created_at": datetime.now(UTC).strftime("%m/%d/%Y, %H:%M:%S"),
+            }
+        ]
+        path = f"/agents/{quote(agent_id, safe='')}/chat/{quote(chat_id, safe='')}"
+        return await self._call("POST", path, body)
 
     async def start_chat(self, stream: Stream) -> str:
-        """Create a chat for an Agents stream; stores and returns its id (`extra["chat_id"]`).
-
-        `stream.extra` changes: save `stream.to_dict()` again if other processes need the chat.
-        """
+        """Create a chat for an Agents stream; stores and returns its id (`extra["chat_id"]`)."""
         if self.kind != "agents":
             raise ValueError("Chats exist only for D-ID Agents streams.")
-        data = await self._call(
-            "POST", f"/agents/{quote(stream.extra['agent_id'], safe='')}/chat", {}
-        )
-        if not data.get("id"):
-            raise ProviderError(
-                f"The {self.service} did not return a chat.",
-                provider=self.name,
-                code="provider_bad_response",
-            )
-        stream.extra["chat_id"] = str(data["id"])
+        stream.extra["chat_id"] = await self.create_chat(stream.extra["agent_id"])
         return stream.extra["chat_id"]
 
     async def send_chat_message(self, stream: Stream, text: str) -> dict[str, Any]:
-        """Ask the agent (its LLM answers, spoken on the stream); starts a chat when needed."""
-        text = self.check_text(text)
+        """Ask the agent on this stream, starting a chat (kept in `stream.extra`) when needed."""
         chat_id = stream.extra.get("chat_id") or await self.start_chat(stream)
-        body = {
-            "streamId": stream.id,
-            "sessionId": stream.session_id,
-            "messages": [
-                {
-                    "role": "user",
-                    "content": text,
-                    # The format of 004's example: "03/03/2024, 18:15:00".
-                    "created_at": datetime.now(UTC).strftime("%m/%d/%Y, %H:%M:%S"),
-                }
-            ],
-        }
-        path = f"/agents/{quote(stream.extra['agent_id'], safe='')}/chat/{quote(chat_id, safe='')}"
-        return await self._call("POST", path, body)
+        return await self.chat(stream.extra["agent_id"], chat_id, text, stream)

@@ -1,7 +1,8 @@
 """HeyGen Interactive (Streaming) Avatar, API v1 endpoints with `version: "v2"` (LiveKit).
 
-Reference 003 describes HeyGen's retired raw-WebRTC flow (SDP and ICE through the server). Since
-28 Feb 2025 only the LiveKit flow is served, so this follows HeyGen's current material instead:
+HeyGen's older raw-WebRTC flow (SDP and ICE through the server) is retired; since 28 Feb 2025
+only the LiveKit flow is served. HeyGen now points new integrations at LiveAvatar (liveavatar.py);
+this client stays for accounts that still have the Streaming API:
 
 - docs.heygen.com/reference/new-session: `POST /v1/streaming.new` takes `quality`
   (high/medium/low), `avatar_id`/`avatar_name`, `voice` {voice_id}, `video_encoding`
@@ -14,7 +15,17 @@ Reference 003 describes HeyGen's retired raw-WebRTC flow (SDP and ICE through th
 - docs.heygen.com/reference/send-task: `task_type` "repeat" speaks our text as is; answers
   `{task_id, duration_ms}`. docs.heygen.com/reference/keep-alive: `POST
   /v1/streaming.keep_alive` {session_id} resets the idle timer.
-- Auth is the `x-api-key` header (docs' curl examples; 003's README).
+- Auth is the `x-api-key` header (docs' curl examples).
+- An account has a fixed number of concurrent sessions (3 on the trial); a session over the
+  limit fails with "Concurrent limit reached". A conversation over PROVIDER_SESSION_LIMITS is
+  refused before it starts (conversations/services.py), so HeyGen is not asked.
+
+Doc pages: https://docs.heygen.com/reference/new-session,
+https://docs.heygen.com/reference/start-session, https://docs.heygen.com/reference/send-task,
+https://docs.heygen.com/reference/interrupt-task, https://docs.heygen.com/reference/keep-alive,
+https://docs.heygen.com/reference/close-session,
+https://docs.heygen.com/changelog/keepalive-api,
+https://docs.heygen.com/docs/session-management-best-practices.
 """
 
 from __future__ import annotations
@@ -24,9 +35,17 @@ from typing import Any
 
 import httpx
 
-from ..errors import ProviderError, ProviderRejected, rejection, scrub
-from ..http import DEFAULT_RETRY, RetryPolicy, json_body, make_client, request_with_retries
-from .base import AvatarProvider, Stream
+from ...error_codes import AVATAR, Service
+from ..errors import (
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+    bad_response,
+    rejection,
+    scrub,
+)
+from ..http import DEFAULT_RETRY, JsonApi, RetryPolicy, make_client
+from .base import AvatarProvider, LiveKitSignalling, Stream
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +55,11 @@ OK_CODE = 100
 MAX_TEXT_CHARS = 1000
 # activity_idle_timeout: "≥ 30 seconds and < 3600 seconds".
 MIN_IDLE_TIMEOUT, MAX_IDLE_TIMEOUT = 30, 3599
+
+
+def idle_timeout_for(avatar) -> int:
+    """`activity_idle_timeout` for the avatar's session timeout, within HeyGen's bounds."""
+    return min(max(avatar.session_timeout or 120, MIN_IDLE_TIMEOUT), MAX_IDLE_TIMEOUT)
 
 
 def quality_for(output_resolution: int | None) -> str:
@@ -49,9 +73,9 @@ def quality_for(output_resolution: int | None) -> str:
     return "low"
 
 
-class HeyGenProvider(AvatarProvider):
+class HeyGenProvider(JsonApi, LiveKitSignalling, AvatarProvider):
     name = "heygen"
-    service = "avatar service (HeyGen)"
+    service = Service(AVATAR, "avatar service (HeyGen)")
     transport = "livekit"
     max_text_chars = MAX_TEXT_CHARS
 
@@ -79,18 +103,9 @@ class HeyGenProvider(AvatarProvider):
 
     async def _call(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST /v1/streaming.<endpoint>; the envelope's `data` (or {} when there is none)."""
-        response = await request_with_retries(
-            self.client,
-            "POST",
-            f"{self.base_url}/v1/streaming.{endpoint}",
-            provider=self.name,
-            service=self.service,
-            json=body,
-            headers=self._headers,
-            secrets=(self._api_key,),
-            retry=self.retry,
+        response, envelope = await self._send_json(
+            "POST", f"{self.base_url}/v1/streaming.{endpoint}", body
         )
-        envelope = json_body(response, provider=self.name, service=self.service)
         code = envelope.get("code")
         if envelope.get("error") or (code not in (None, OK_CODE) and not envelope.get("data")):
             # A 2xx that still reports a failure in the envelope.
@@ -109,9 +124,7 @@ class HeyGenProvider(AvatarProvider):
             "quality": quality_for(avatar.output_resolution),
             "avatar_name": avatar.heygen_avatar_name,
             "version": "v2",
-            "activity_idle_timeout": min(
-                max(avatar.session_timeout or 120, MIN_IDLE_TIMEOUT), MAX_IDLE_TIMEOUT
-            ),
+            "activity_idle_timeout": idle_timeout_for(avatar),
         }
         voice = avatar.voice
         if voice is not None and voice.provider == "heygen":
@@ -125,10 +138,8 @@ class HeyGenProvider(AvatarProvider):
         data = await self._call("new", self.new_session_body(avatar))
         session_id = data.get("session_id")
         if not session_id or not data.get("url") or not data.get("access_token"):
-            raise ProviderError(
-                f"The {self.service} did not return a LiveKit room.",
-                provider=self.name,
-                code="provider_bad_response",
+            raise bad_response(
+                "did not return a LiveKit room", provider=self.name, service=self.service
             )
         stream = Stream(
             id=str(session_id),
@@ -141,23 +152,11 @@ class HeyGenProvider(AvatarProvider):
         try:
             await self._call("start", {"session_id": stream.session_id})
         except ProviderError:
-            # A created but unstarted session still counts against the 3 concurrent sessions.
+            # A created but unstarted session still counts against the concurrent sessions.
             await self._stop_quietly(stream)
             raise
         log.info("opened HeyGen session %s", stream.id)
         return stream
-
-    async def answer(self, stream: Stream, sdp: str) -> None:
-        """No-op: with v2 the browser negotiates media with the LiveKit room itself."""
-
-    async def add_ice(
-        self,
-        stream: Stream,
-        candidate: str | None,
-        sdp_mid: str | None = None,
-        sdp_mline_index: int | None = None,
-    ) -> None:
-        """No-op: LiveKit gathers and exchanges ICE candidates inside the room."""
 
     async def speak(self, stream: Stream, text: str, voice=None) -> dict[str, Any]:
         """Repeat `text` as is. The voice was fixed when the session was created.
@@ -180,11 +179,14 @@ class HeyGenProvider(AvatarProvider):
         await self._call("interrupt", {"session_id": stream.session_id})
 
     async def keep_alive(self, stream: Stream) -> None:
+        """Reset HeyGen's idle timer (`activity_idle_timeout`) for a session still in use."""
         await self._call("keep_alive", {"session_id": stream.session_id})
 
     async def close(self, stream: Stream) -> None:
         try:
             await self._call("stop", {"session_id": stream.session_id})
+        except ProviderUnavailable:
+            raise  # retried later (streaming.tasks.close_stream)
         except ProviderRejected as exc:
             if exc.status not in (404, 410):
                 raise

@@ -15,6 +15,7 @@ from typing import Any
 import groq
 import httpx
 
+from ...error_codes import LLM, Service
 from ..errors import ProviderError, rejection, scrub, unavailable
 from ..http import make_client, retry_after_seconds
 from .base import LanguageModel
@@ -22,7 +23,7 @@ from .base import LanguageModel
 log = logging.getLogger(__name__)
 
 PROVIDER = "groq"
-SERVICE = "language model service (Groq)"
+SERVICE = Service(LLM, "language model service (Groq)")
 
 
 class GroqChat(LanguageModel):

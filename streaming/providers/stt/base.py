@@ -51,10 +51,6 @@ class SpeechToTextSession(ABC):
         """Send a chunk of 16-bit little-endian mono PCM at the session's sample rate."""
 
     @abstractmethod
-    async def finalize(self) -> None:
-        """Ask for the final transcript of the audio sent so far (e.g. the user stopped talking)."""
-
-    @abstractmethod
     async def close(self) -> None:
         """Stop recognising and disconnect; safe to call more than once."""
 

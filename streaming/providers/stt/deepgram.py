@@ -34,6 +34,7 @@ from deepgram import AsyncDeepgramClient
 from deepgram.core.api_error import ApiError
 from deepgram.environment import DeepgramClientEnvironment
 
+from ...error_codes import STT, Service
 from ..errors import ProviderError, ProviderUnavailable, rejection, scrub, unavailable
 from ..http import DEFAULT_RETRY, RetryPolicy, tls_context
 from .base import SpeechToTextSession, TranscriptEvent
@@ -46,7 +47,11 @@ with warnings.catch_warnings():
 log = logging.getLogger(__name__)
 
 PROVIDER = "deepgram"
-SERVICE = "speech recognition service (Deepgram)"
+# End of turn after 250 ms of silence: the product's turn-taking target. Deepgram's own VAD
+# ends speech on `endpointing` ms of silence and marks that final `speech_final=true`.
+# https://developers.deepgram.com/docs/endpointing
+DEFAULT_ENDPOINTING_MS = 250
+SERVICE = Service(STT, "speech recognition service (Deepgram)")
 
 
 def environment_for(url: str) -> DeepgramClientEnvironment:
@@ -124,7 +129,7 @@ class DeepgramLiveSession(SpeechToTextSession):
         url: str,
         api_key: str,
         *,
-        endpointing_ms: int = 300,
+        endpointing_ms: int = DEFAULT_ENDPOINTING_MS,
         utterance_end_ms: int = 1000,
         model: str = "nova-3",
         language: str = "en-US",
@@ -157,7 +162,12 @@ class DeepgramLiveSession(SpeechToTextSession):
         return self._closing
 
     def connect_options(self) -> dict[str, Any]:
-        """The /v1/listen query parameters."""
+        """The /v1/listen query parameters.
+
+        `vad_events=true` makes Deepgram send `SpeechStarted` (our `speech_started` event) when
+        the voice begins, before any words: barge-in acts on it.
+        https://developers.deepgram.com/docs/speech-started
+        """
         return {
             "model": self.model,
             "language": self.language,
@@ -227,7 +237,7 @@ class DeepgramLiveSession(SpeechToTextSession):
         return ProviderError(
             f"Could not start the {SERVICE}.",
             provider=PROVIDER,
-            code="provider_error",
+            service=SERVICE,
             vendor_message=type(exc).__name__,
         )
 
@@ -253,9 +263,6 @@ class DeepgramLiveSession(SpeechToTextSession):
     async def send(self, pcm: bytes) -> None:
         if pcm:
             await self._send("send_media", pcm)
-
-    async def finalize(self) -> None:
-        await self._send("send_finalize")
 
     async def _keep_alive(self) -> None:
         tick = min(1.0, self.keepalive_interval / 2)

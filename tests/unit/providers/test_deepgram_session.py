@@ -16,7 +16,11 @@ import pytest
 from websockets.asyncio.server import serve
 
 from streaming.providers.errors import ProviderRejected, ProviderUnavailable
-from streaming.providers.stt.deepgram import DeepgramLiveSession, environment_for
+from streaming.providers.stt.deepgram import (
+    DeepgramLiveSession,
+    environment_for,
+    transcript_event,
+)
 
 from .vendor_wire import DEEPGRAM_KEY, load
 
@@ -137,17 +141,16 @@ async def test_keepalives_go_out_only_while_no_audio_is_flowing(retry):
     assert server.controls[-1] == "CloseStream"
 
 
-async def test_finalize_and_close_send_deepgrams_control_messages(retry):
+async def test_close_sends_deepgrams_close_stream_once(retry):
     server = FakeDeepgram()
     async with server.running():
         session = session_for(server, retry)
         await session.start()
         await session.send(PCM_20MS)
-        await session.finalize()
         await session.close()
         await session.close()  # twice is fine
         await session.send(PCM_20MS)  # a late frame after close is dropped, not an error
-    assert server.controls == ["Finalize", "CloseStream"]
+    assert server.controls == ["CloseStream"]
     assert session.closed
 
 
@@ -159,7 +162,7 @@ async def test_a_refused_key_is_a_rejection_that_never_shows_the_key(retry, slee
         with pytest.raises(ProviderRejected) as caught:
             await session.start()
     exc = caught.value
-    assert (exc.status, exc.code) == (401, "provider_auth")
+    assert (exc.status, exc.code) == (401, "stt_auth")
     assert sleeper.waits == []  # a bad key is not retried
     for text in (str(exc), repr(exc), exc.message, exc.vendor_message, caplog.text):
         assert DEEPGRAM_KEY not in text
@@ -216,3 +219,39 @@ async def test_sending_before_start_is_a_programming_error():
 def test_the_configured_url_becomes_the_sdks_live_endpoint(url, live, rest):
     environment = environment_for(url)
     assert (environment.production, environment.base) == (live, rest)
+
+
+def _results(transcript: str, *, is_final: bool, speech_final: bool, start: float, duration: float):
+    # The Results shape of https://developers.deepgram.com/reference/speech-to-text/listen-streaming
+    return {
+        "type": "Results",
+        "channel_index": [0, 1],
+        "duration": duration,
+        "start": start,
+        "is_final": is_final,
+        "speech_final": speech_final,
+        "channel": {"alternatives": [{"transcript": transcript, "confidence": 0.9, "words": []}]},
+        "from_finalize": False,
+    }
+
+
+def test_a_speculative_final_then_an_empty_speech_final_both_reach_the_caller():
+    """Deepgram may finalise words before the endpoint (`is_final` without `speech_final`) and
+    then end the utterance with an empty `speech_final`; callers concatenate finals until then.
+    https://developers.deepgram.com/docs/understand-endpointing-interim-results"""
+    early = transcript_event(
+        _results("How many legs?", is_final=True, speech_final=False, start=0.0, duration=1.2)
+    )
+    end = transcript_event(_results("", is_final=True, speech_final=True, start=1.2, duration=0.2))
+    assert (early.kind, early.text, early.speech_final) == ("final", "How many legs?", False)
+    assert (end.kind, end.text, end.speech_final, end.start) == ("final", "", True, 1.2)
+
+
+def test_speech_started_is_surfaced_with_its_timestamp():
+    event = transcript_event({"type": "SpeechStarted", "channel": [0, 1], "timestamp": 0.42})
+    assert (event.kind, event.start) == ("speech_started", 0.42)
+
+
+def test_the_session_asks_for_vad_events_and_the_250_ms_endpoint():
+    options = DeepgramLiveSession("ws://127.0.0.1:9", DEEPGRAM_KEY).connect_options()
+    assert (options["vad_events"], options["endpointing"]) == (True, 250)

@@ -14,6 +14,7 @@ import pytest
 from avatars.models import Avatar, Voice
 from streaming.providers.avatar.did import DIDProvider
 from streaming.providers.errors import (
+    ProviderError,
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
@@ -206,11 +207,11 @@ async def test_text_over_the_cap_is_refused_before_anything_is_sent(wire, retry)
 @pytest.mark.parametrize(
     ("status", "error", "code"),
     [
-        (400, ProviderRejected, "provider_bad_request"),
-        (401, ProviderRejected, "provider_auth"),
-        (402, ProviderRejected, "provider_quota"),
-        (403, ProviderRejected, "provider_forbidden"),
-        (404, ProviderRejected, "provider_not_found"),
+        (400, ProviderRejected, "avatar_rejected"),
+        (401, ProviderRejected, "avatar_auth"),
+        (402, ProviderRejected, "avatar_quota"),
+        (403, ProviderRejected, "avatar_auth"),
+        (404, ProviderRejected, "avatar_not_found"),
     ],
 )
 async def test_a_rejection_is_reported_at_once_with_the_vendor_reason(
@@ -283,7 +284,7 @@ async def test_a_5xx_that_persists_becomes_unavailable(wire, retry, sleeper):
     assert len(wire.requests) == 3
     assert (caught.value.status, caught.value.code, caught.value.retryable) == (
         500,
-        "provider_unavailable",
+        "avatar_unavailable",
         True,
     )
 
@@ -419,3 +420,11 @@ async def test_a_network_failure_message_never_carries_the_key(retry, caplog):
 def test_an_unknown_kind_is_a_programming_error():
     with pytest.raises(ValueError):
         DIDProvider(BASE, DID_KEY, "videos")
+
+
+async def test_an_agents_avatar_whose_agent_is_not_synced_yet_is_reported_not_crashed(wire, retry):
+    async with provider(wire, retry, "agents") as did:
+        with pytest.raises(ProviderError) as caught:
+            await did.open(make_avatar({**AGENTS["avatar"], "agent_id": ""}))
+    assert caught.value.code == "avatar_not_configured"
+    assert wire.sent() == []

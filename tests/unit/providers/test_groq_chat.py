@@ -104,7 +104,7 @@ async def test_a_bad_key_is_rejected_at_once_and_the_key_is_never_shown(wire, ca
             await collect(llm)
     exc = caught.value
     assert len(wire.requests) == 1
-    assert (exc.status, exc.code) == (401, "provider_auth")
+    assert (exc.status, exc.code) == (401, "llm_auth")
     assert exc.vendor_message.startswith("Invalid API Key")
     for text in (str(exc), repr(exc), exc.message, exc.vendor_message, caplog.text):
         assert GROQ_KEY not in text

