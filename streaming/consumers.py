@@ -45,6 +45,7 @@ class SessionConsumer(TurnActionsMixin, AvatarStreamMixin, AsyncWebsocketConsume
     provider = None
     listener: Listener | None = None
     opening: asyncio.Task | None = None
+    gone = False  # the socket has closed: nothing may attach the conversation to it again
 
     # Connection ------------------------------------------------------------------------------
 
@@ -120,6 +121,7 @@ class SessionConsumer(TurnActionsMixin, AvatarStreamMixin, AsyncWebsocketConsume
     async def disconnect(self, code: int) -> None:
         if self.conversation is None:
             return
+        self.gone = True
         await self.channel_layer.group_discard(self.group, self.channel_name)
         await self.stop_stt()
         await self.stop_renewing_stream()
@@ -279,7 +281,11 @@ class SessionConsumer(TurnActionsMixin, AvatarStreamMixin, AsyncWebsocketConsume
 
     async def rejoin(self, *, catch_up: bool = False) -> None:
         """Back into the group and the presence key, if a Redis restart dropped them; with
-        `catch_up` (not under the turn lock), also the reply.done missed meanwhile."""
+        `catch_up` (not under the turn lock), also the reply.done missed meanwhile. Never once
+        the socket has closed: a background task (the opening stream, the greeting) re-attaching
+        a gone socket would keep `end_abandoned` from ever ending the conversation."""
+        if self.gone:
+            return
         lost = await presence.rejoin(self.channel_layer, self.group, self.conversation.pk,
                                      self.channel_name)
         reply_to = self.turns.reply_to

@@ -16,7 +16,7 @@ from .fakes import FakeDID, FakeGroq
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker):
+def _session_celery_worker(django_db_setup, django_db_blocker):
     from celery.contrib.testing.worker import start_worker
     from celery.signals import task_postrun
     from django.db import connection
@@ -37,6 +37,50 @@ def celery_worker(django_db_setup, django_db_blocker):
     with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, queues=[queue],
                       shutdown_timeout=10):
         yield app
+
+
+class _TasksInFlight:
+    """Counts, per task id, the messages published minus the runs finished (a retry is both)."""
+
+    def __init__(self):
+        self.open: dict[str, int] = {}
+
+    def published(self, headers=None, **kwargs):
+        task_id = (headers or {}).get("id")
+        if task_id:
+            self.open[task_id] = self.open.get(task_id, 0) + 1
+
+    def finished(self, task_id=None, **kwargs):
+        if task_id in self.open:
+            self.open[task_id] -= 1
+
+    def pending(self) -> int:
+        return sum(count for count in self.open.values() if count > 0)
+
+
+@pytest.fixture
+def celery_worker(_session_celery_worker):
+    """The shared worker, and at teardown a wait for every task this test queued to finish.
+
+    A reply still being written when the test ends would otherwise touch the database while the
+    next test's flush runs: PostgreSQL then refuses the flush ("couldn't be flushed") and the
+    following test finds the last one's rows. Requested after the database fixture, so this
+    teardown runs before its flush.
+    """
+    from celery.signals import before_task_publish, task_postrun
+
+    tasks = _TasksInFlight()
+    before_task_publish.connect(tasks.published, weak=False)
+    task_postrun.connect(tasks.finished, weak=False)
+    try:
+        yield _session_celery_worker
+        deadline = time.monotonic() + 20
+        while tasks.pending() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not tasks.pending(), f"{tasks.pending()} task(s) queued by this test never finished"
+    finally:
+        before_task_publish.disconnect(tasks.published)
+        task_postrun.disconnect(tasks.finished)
 
 
 @pytest.fixture

@@ -254,3 +254,34 @@ def test_closing_a_collected_broker_channel_with_an_unacked_message_is_a_connect
             client.hdel("unacked", message.delivery_tag)
             client.zrem("unacked_index", message.delivery_tag)
             queue(cleanup.default_channel).delete()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_closed_socket_never_attaches_its_conversation_again(
+    vendors, fake_did, open_session, conversation, alice, settings, monkeypatch
+):
+    # The socket's background tasks (the opening stream, the greeting) may still run after it
+    # closed, and each re-joins before it queues a reply. Re-attaching there kept
+    # `end_abandoned` from ever ending the conversation (tests/e2e/test_faults.py, browser killed).
+    from streaming import consumers
+
+    settings.DISCONNECT_GRACE_SECONDS = 30
+    scheduled, opened = [], []
+    monkeypatch.setattr(consumers, "end_abandoned", type("Task", (), {
+        "apply_async": staticmethod(lambda args, countdown: scheduled.append((args, countdown))),
+    }))
+    connect = consumers.SessionConsumer.connect
+
+    async def recording_connect(self):
+        opened.append(self)
+        await connect(self)
+
+    monkeypatch.setattr(consumers.SessionConsumer, "connect", recording_connect)
+    session = await open_session(conversation, alice)
+    assert await presence.is_attached(conversation.pk)
+    await session.close()
+    assert scheduled == [((str(conversation.pk),), 30)]
+    assert not await presence.is_attached(conversation.pk)
+
+    await opened[0].rejoin(catch_up=True)  # what a task left running would do
+    assert not await presence.is_attached(conversation.pk)
