@@ -68,6 +68,8 @@ def main() -> None:
     orders = read_orders()
     die_with_parent(int(orders["parent_pid"]))
     watch_stdin()
+    if orders.get("nice"):
+        os.nice(int(orders["nice"]))
     # Before the numeric libraries load: their pools size themselves from these at import.
     os.environ.update(thread_env(int(orders["threads"])))
     logging.basicConfig(

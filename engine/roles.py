@@ -84,6 +84,10 @@ def default_threads(cpus: int | None = None) -> int:
     return max(1, round(cpus / 3))
 
 
+# Niceness added to each child unless `ENGINE_{ROLE}_NICE` says otherwise.
+DEFAULT_NICE: dict[str, int] = {}
+
+
 def thread_env(threads: int) -> dict[str, str]:
     """Environment that fixes the thread pools of the numeric libraries before they load."""
     value = str(threads)

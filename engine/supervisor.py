@@ -27,7 +27,7 @@ from pathlib import Path
 import aiohttp
 
 from . import roles
-from .config import EngineConfig
+from .config import EngineConfig, UnsafeConfig
 
 log = logging.getLogger("engine.supervisor")
 
@@ -63,6 +63,7 @@ class Child:
     role: str
     socket: str
     threads: int
+    nice: int = 0  # added to the process's niceness: the real-time media keeps the CPU first
     process: asyncio.subprocess.Process | None = None
     instance: str | None = None
     ready: bool = False
@@ -84,6 +85,7 @@ class Child:
             "ready": self.ready,
             "restarts": self.restarts,
             "threads": self.threads,
+            "nice": self.nice,
             "last_exit": self.last_exit,
         }
 
@@ -98,7 +100,8 @@ class Supervisor:
         self._pollers: set[asyncio.Task] = set()
         for role in self.enabled_roles(config):
             count = (threads or {}).get(role) or _threads_from_env(role)
-            self.children[role] = Child(role, str(run_dir / f"{role}.sock"), count)
+            self.children[role] = Child(role, str(run_dir / f"{role}.sock"), count,
+                                        nice=_nice_from_env(role))
 
     @staticmethod
     def enabled_roles(config: EngineConfig) -> list[str]:
@@ -128,6 +131,7 @@ class Supervisor:
             "socket": child.socket,
             "parent_pid": os.getpid(),
             "threads": child.threads,
+            "nice": child.nice,
             "instance": child.instance,
             "peers": self.peers(),
             "config": self.config.to_json(),
@@ -229,6 +233,18 @@ class Supervisor:
                     process.kill()
                 await process.wait()
         log.info("engine children stopped")
+
+
+def _nice_from_env(role: str) -> int:
+    """`ENGINE_{ROLE}_NICE`, 0 to 19 (a process may lower its own priority, never raise it)."""
+    value = os.environ.get(f"ENGINE_{role.upper()}_NICE", "").strip()
+    if not value:
+        return roles.DEFAULT_NICE.get(role, 0)
+    if not value.isdigit() or int(value) > 19:
+        raise UnsafeConfig(
+            f"ENGINE_{role.upper()}_NICE={value[:20]!r} is not a number from 0 to 19"
+        )
+    return int(value)
 
 
 def _threads_from_env(role: str) -> int:

@@ -54,6 +54,8 @@ class Engine:
             "ENGINE_PORT": str(self.port),
             "ENGINE_API_KEY": KEY,
             "ENGINE_MODULES": modules,
+            "ENGINE_STT_NICE": "3",
+            "ENGINE_LLM_NICE": "7",
             "TMPDIR": str(self.tmp),
         }
         self.log = self.tmp / "stderr.log"  # the parent's and its children's (they inherit it)
@@ -135,6 +137,11 @@ def test_each_role_is_its_own_process_and_a_killed_child_is_restarted(start_engi
         threads = str(processes[role]["threads"])
         assert environ["ENGINE_THREADS"] == environ["OMP_NUM_THREADS"] == threads
         assert environ["MALLOC_ARENA_MAX"] == "2"  # bounded fragmentation (engine/roles.py)
+    # Each child runs at the niceness it was given, above the parent's (the media's default).
+    parent_nice = os.getpriority(os.PRIO_PROCESS, engine.process.pid)
+    assert {role: os.getpriority(os.PRIO_PROCESS, pid) - parent_nice
+            for role, pid in pids.items()} == {"stt": 3, "llm": 7, "media": 0}
+    assert {role: p["nice"] for role, p in processes.items()} == {"stt": 3, "llm": 7, "media": 0}
 
     # The LLM answers through the parent, in Groq's shape.
     status, body = engine.request(

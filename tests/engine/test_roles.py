@@ -100,3 +100,15 @@ def test_vendor_503_shapes():
     stt = roles.unavailable("stt", "x", "rid")
     assert stt.body == {"err_code": "SERVICE_UNAVAILABLE", "err_msg": "x", "request_id": "rid"}
     assert stt.headers["dg-error"] == "x"
+
+
+@pytest.mark.parametrize("value", ["-5", "20", "low", "1.5"])
+def test_a_niceness_the_engine_cannot_use_stops_it_with_the_variables_name(value, monkeypatch):
+    from engine.config import UnsafeConfig
+    from engine.supervisor import _nice_from_env
+
+    monkeypatch.setenv("ENGINE_LLM_NICE", value)
+    with pytest.raises(UnsafeConfig, match="ENGINE_LLM_NICE"):
+        _nice_from_env("llm")
+    monkeypatch.setenv("ENGINE_LLM_NICE", "19")
+    assert _nice_from_env("llm") == 19
