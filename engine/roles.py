@@ -87,8 +87,8 @@ def default_threads(cpus: int | None = None) -> int:
 # Niceness added to each child unless `ENGINE_{ROLE}_NICE` says otherwise. The LLM goes on
 # writing a reply while its first sentence is spoken; at the same priority it took the CPU the
 # media child's TTS needed then (bench/results/llm_nice_ab.json: with the LLM at 10, the engine's
-# POST -> first audio out went from p50 519-541 ms to 328-337 ms in the browser benchmark, and
-# first token did not get slower: it runs while the media child only replays its idle loop).
+# POST -> first audio out went from p50 519-680 ms to 328-513 ms in three browser-benchmark
+# pairs, and first token did not get slower: the media child only replays its idle loop then).
 DEFAULT_NICE: dict[str, int] = {LLM: 10}
 
 
