@@ -29,10 +29,11 @@ from concurrent.futures import Executor
 import numpy as np
 from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame, Packet, VideoFrame
+from av import Packet, VideoFrame
 from av.video.frame import PictureType
 
 from .idle_loop import IdleLoop, IdleLoops, IdleReplay
+from .opus_packets import OpusPackets
 from .renderer import TalkingHeadRenderer
 from .stream_rtc import on_keyframe_request
 from .timeline import (
@@ -52,7 +53,6 @@ __all__ = ["SAMPLE_RATE", "AvatarPlayer", "Talk"]
 
 VIDEO_CLOCK_RATE = 90000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
-AUDIO_TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 INLINE_RENDER_BUDGET = 0.005  # seconds: slower frames are rendered in the executor
 TRACES_KEPT = 20
 
@@ -116,7 +116,8 @@ class AvatarVideoTrack(MediaStreamTrack):
 
 
 class AvatarAudioTrack(MediaStreamTrack):
-    """48 kHz mono s16 frames of 20 ms: speech from the timeline, else silence."""
+    """20 ms Opus packets of 48 kHz mono: speech from the timeline, else silence (encoded by
+    the track itself, engine/opus_packets.py)."""
 
     kind = "audio"
 
@@ -124,8 +125,9 @@ class AvatarAudioTrack(MediaStreamTrack):
         super().__init__()
         self._player = player
         self._index: int | None = None
+        self.opus = OpusPackets()
 
-    async def recv(self) -> AudioFrame:
+    async def recv(self) -> Packet:
         if self.readyState != "live":
             raise MediaStreamError
         clock = self._player.clock
@@ -137,12 +139,7 @@ class AvatarAudioTrack(MediaStreamTrack):
             self._index += 1
         await clock.wait_until(self._index * AUDIO_PTIME)
         samples = self._player.timeline.pull_audio(self._index * AUDIO_SAMPLES)
-        frame = AudioFrame(format="s16", layout="mono", samples=AUDIO_SAMPLES)
-        frame.planes[0].update(samples.tobytes())
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._index * AUDIO_SAMPLES
-        frame.time_base = AUDIO_TIME_BASE
-        return frame
+        return self.opus.packet(samples, self._index * AUDIO_SAMPLES)
 
 
 _NO_MORE = object()

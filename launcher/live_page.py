@@ -61,6 +61,24 @@ class LivePage:
     def stats(self) -> dict:
         return self.page.evaluate("() => window.livePersona.stats()")
 
+    def audio_received(self) -> dict:
+        """What Chromium decoded of the avatar's audio so far (inbound-rtp, summed over the
+        page's peer connections): samples, their energy, and samples it had to conceal."""
+        return self.page.evaluate("""async () => {
+          const total = { samples: 0, energy: 0, concealed: 0, packets: 0 };
+          for (const pc of window.__recorded.peers || []) {
+            if (pc.connectionState === 'closed') continue;
+            (await pc.getStats()).forEach((r) => {
+              if (r.type !== 'inbound-rtp' || r.kind !== 'audio') return;
+              total.samples += r.totalSamplesReceived || 0;
+              total.energy += r.totalAudioEnergy || 0;
+              total.concealed += r.concealedSamples || 0;
+              total.packets += r.packetsReceived || 0;
+            });
+          }
+          return total;
+        }""")
+
     def video(self) -> dict:
         return self.page.evaluate(
             """() => { const v = document.getElementById('avatar-video');

@@ -28,6 +28,17 @@ RECORDER = """
       source: event.sourceFile, line: event.lineNumber, sample: event.sample,
     });
   });
+  // Every peer connection the page makes, so a test can read what Chromium decoded (getStats).
+  // (A hook on a method, not a replaced constructor: the page's own code stays untouched.)
+  log.peers = [];
+  if (window.RTCPeerConnection) {
+    const proto = window.RTCPeerConnection.prototype;
+    const nativeSetRemote = proto.setRemoteDescription;
+    proto.setRemoteDescription = function (...args) {
+      if (!log.peers.includes(this)) log.peers.push(this);
+      return nativeSetRemote.apply(this, args);
+    };
+  }
   // The microphone as the page hears it: when it opened and, if asked (mic_level=True), when its
   // level crossed -40 dBFS (an analyser of our own on the page's track, read every 10 ms).
   const media = navigator.mediaDevices;

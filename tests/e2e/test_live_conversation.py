@@ -184,6 +184,8 @@ def test_a_typed_message_gets_a_spoken_reply(stack, browser, mouth_box, report):
     live.start_mouth_probe(mouth_box, SIZE)
     page.wait_for_timeout(2500)
 
+    before = live.audio_received()  # the idle avatar's audio: silence, and all of it decoded
+    assert before["packets"] > 50 and before["energy"] < 1e-4, before
     sent = live.say_in_writing("Hello! Please introduce yourself.")
     mine = page.locator('#transcript li.message[data-role="user"]')
     expect(mine).to_have_count(1)
@@ -200,6 +202,10 @@ def test_a_typed_message_gets_a_spoken_reply(stack, browser, mouth_box, report):
     quiet = engine_quiet(stack)
     expect(page.locator("#live")).to_have_attribute("data-avatar-state", "idle")
     page.wait_for_timeout(2500)
+    after = live.audio_received()  # the voice reached the browser's decoder, with few gaps
+    assert after["energy"] - before["energy"] > 0.01, (before, after)
+    heard = after["samples"] - before["samples"]
+    assert heard > 48_000 and after["concealed"] - before["concealed"] < heard * 0.05, after
 
     motion = assert_mouth_moves_only_while_speaking(
         live, idle_before=(sent - 2300, sent), idle_after_from=quiet + 700
