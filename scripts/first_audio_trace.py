@@ -23,7 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from engine.did_registry import STREAMS
 from engine.timeline import SAMPLE_RATE, TRACE_STEPS
@@ -88,10 +88,7 @@ def main() -> None:
     parser.add_argument("--llm-nice", type=int, default=0, help="that process's niceness")
     args = parser.parse_args()
     started = time.monotonic()
-    if args.beside_llm:
-        with busy_llm(args.llm_nice):
-            traces, gaps = asyncio.run(measure(args.talks, args.text, args.resolution))
-    else:
+    with busy_llm(args.llm_nice) if args.beside_llm else nullcontext():
         traces, gaps = asyncio.run(measure(args.talks, args.text, args.resolution))
     if args.json:
         print(json.dumps(traces))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import fractions
 
-import av
 import numpy as np
 
 from engine.opus_packets import SETTLE_FRAMES, OpusPackets
+
+from .opus_receiver import OpusReceiver
 
 FRAME = 960  # 20 ms at 48 kHz
 
@@ -19,15 +20,8 @@ def tone(n: int = FRAME, start: int = 0) -> np.ndarray:
 
 
 def decode(packets) -> np.ndarray:
-    decoder = av.CodecContext.create("libopus", "r")
-    decoder.sample_rate, decoder.layout, decoder.format = 48000, "mono", "s16"
-    out = []
-    for packet in packets:
-        copy = av.Packet(bytes(packet))
-        copy.pts, copy.time_base = packet.pts, fractions.Fraction(1, 48000)
-        for frame in decoder.decode(copy):
-            out.append(frame.to_ndarray().reshape(-1))
-    return np.concatenate(out)
+    receiver = OpusReceiver()
+    return np.concatenate([receiver.decode(p).to_ndarray().reshape(-1) for p in packets])
 
 
 def test_settled_silence_is_one_cached_packet_and_speech_is_encoded_each_time():

@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import time
 
-import av
 import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
 from engine.player import AvatarPlayer
 from engine.renderer import TalkingHeadRenderer
+
+from .opus_receiver import OpusReceiver
 
 pytestmark = pytest.mark.engine
 
@@ -72,20 +73,6 @@ class Viewer:
         for frame in self.audio:
             out[frame.pts - first : frame.pts - first + 960] = frame.to_ndarray().ravel() / 32768
         return out, first
-
-
-class OpusReceiver:
-    """What a browser does with the audio track's packets: decode each to its 20 ms of PCM."""
-
-    def __init__(self) -> None:
-        self.codec = av.CodecContext.create("libopus", "r")
-        self.codec.sample_rate, self.codec.layout, self.codec.format = 48000, "mono", "s16"
-
-    def decode(self, packet: av.Packet) -> av.AudioFrame:
-        assert isinstance(packet, av.Packet)  # packed by aiortc, never encoded again
-        (frame,) = self.codec.decode(av.Packet(bytes(packet)))
-        frame.pts, frame.time_base = packet.pts, packet.time_base
-        return frame
 
 
 @pytest.fixture
