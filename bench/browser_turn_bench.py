@@ -28,7 +28,7 @@ Two figures are measured from the avatar POST instead (the issue's engine target
 - post_to_stream_started: ms from the first sentence's POST (`first_sentence_sent`) to the page
   receiving `stream/started`;
 - the engine's own trace of every talk (engine-only `GET /streams`, read before each browser
-  closes): ms after the POST reached the engine to `tts_first_audio`, `first_frame` and
+  closes): ms after the POST reached the engine to `tts_started`, `tts_first_audio`, `first_frame` and
   `first_audio_out` (the first audio frame handed to WebRTC).
 Refuses to run when the 1-minute load average is above 1.0 at the start (`--force` runs anyway
 and says so in the JSON): on a busy machine the figures say little about the product.
@@ -55,7 +55,7 @@ from .report import QUIET_LOAD, LoadMonitor, quiet_start, summarize, write
 
 NAME = "browser_turns"
 MOVED = 0.004  # least share of mouth pixels changing that counts as the lips moving
-ENGINE_STEPS = ["queued", "tts_first_audio", "first_frame", "first_audio_out"]
+ENGINE_STEPS = ["queued", "tts_started", "tts_first_audio", "first_frame", "first_audio_out"]
 HOPS = ["speculative_final", "transcript_final", "message_saved", "task_started", "first_token",
         "first_sentence_sent", "reply_started", "avatar_started_server", "stream_started",
         "avatar_speaking", "first_moving_frame"]

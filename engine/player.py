@@ -144,8 +144,11 @@ class AvatarAudioTrack(MediaStreamTrack):
 
 _NO_MORE = object()
 
-def _next_sentence(sentences: Iterator[Utterance]) -> Utterance | object:
-    """Synthesize the next sentence and bring it to the tracks' rate (runs in a thread)."""
+def _next_sentence(sentences: Iterator[Utterance], trace: dict | None = None) -> Utterance | object:
+    """Synthesize the next sentence and bring it to the tracks' rate (runs in a thread). The
+    first call for a talk marks in its `trace` when synthesis began (after any wait for a thread)."""
+    if trace is not None:
+        trace.setdefault("tts_started", time.monotonic())
     utterance = next(sentences, None)
     return _NO_MORE if utterance is None else utterance.resampled(SAMPLE_RATE)
 
@@ -312,7 +315,7 @@ class AvatarPlayer:
                     sentences = self.speaker.sentences(source)
                     while True:
                         utterance = await loop.run_in_executor(
-                            self._executor, _next_sentence, sentences
+                            self._executor, _next_sentence, sentences, talk.trace
                         )
                         if talk.cancelled or utterance is _NO_MORE:
                             break

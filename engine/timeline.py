@@ -27,7 +27,7 @@ KEEP_PLAYED = SAMPLE_RATE  # keep a second of played audio for late video frames
 # A talk's way through the player, timed with time.monotonic() (the clock every process of the
 # engine shares): POST received, queued, TTS's first audio, the first video frame that shows
 # it, and its first audio frame handed to the RTP sender (aiortc encodes and sends it at once).
-TRACE_STEPS = ("received", "queued", "tts_first_audio", "first_frame", "first_audio_out")
+TRACE_STEPS = ("received", "queued", "tts_started", "tts_first_audio", "first_frame", "first_audio_out")
 
 
 class MediaClock:

@@ -257,8 +257,10 @@ async def test_a_talk_is_traced_from_its_post_to_its_first_audio_out(viewer):
     (trace,) = viewer.player.traces()
     assert trace["talk_id"] == talk_id
     ms = trace["ms"]
-    assert list(ms) == ["received", "queued", "tts_first_audio", "first_frame", "first_audio_out"]
+    assert list(ms) == [
+        "received", "queued", "tts_started", "tts_first_audio", "first_frame", "first_audio_out"
+    ]
     assert ms["received"] == 0
-    steps = [ms["queued"], ms["tts_first_audio"], ms["first_audio_out"]]
+    steps = [ms["queued"], ms["tts_started"], ms["tts_first_audio"], ms["first_audio_out"]]
     assert steps == sorted(steps) and ms["queued"] >= 10
     assert ms["first_frame"] >= ms["tts_first_audio"]
