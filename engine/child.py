@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 from .roles import thread_env
 
@@ -57,6 +58,20 @@ def watch_stdin() -> None:
     threading.Thread(target=wait, name="parent-watch", daemon=True).start()
 
 
+def lower_priority(increment: int) -> None:
+    """Add to this process's niceness, and to its autogroup's.
+
+    The child leads its own session (supervisor.py), and Linux's autogroups (sched(7), on by
+    default) make each session a scheduling group weighed against the others by the group's
+    nice alone: with `os.nice` only, the LLM yielded to the media process but took as much CPU
+    as the browser or daphne (measured: 45-56 % of a core while a talk's first clause was
+    synthesised). The group is this process alone, so its nice is set to the process's.
+    """
+    niceness = os.nice(increment)
+    with contextlib.suppress(OSError):  # no autogroups in this kernel, or not allowed
+        Path("/proc/self/autogroup").write_text(str(niceness))
+
+
 def read_orders() -> dict:
     line = sys.stdin.buffer.readline()
     if not line:
@@ -69,7 +84,7 @@ def main() -> None:
     die_with_parent(int(orders["parent_pid"]))
     watch_stdin()
     if orders.get("nice"):
-        os.nice(int(orders["nice"]))
+        lower_priority(int(orders["nice"]))
     # Before the numeric libraries load: their pools size themselves from these at import.
     os.environ.update(thread_env(int(orders["threads"])))
     logging.basicConfig(

@@ -119,6 +119,11 @@ def start_engine():
         shutil.rmtree(engine.tmp, ignore_errors=True)
 
 
+def autogroup_nice(pid: int) -> int:
+    """The nice of the process's autogroup ("/autogroup-85 nice 0", sched(7))."""
+    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+
+
 def test_each_role_is_its_own_process_and_a_killed_child_is_restarted(start_engine):
     engine = start_engine("deepgram_listen,groq_chat")
     health = engine.ready()
@@ -142,6 +147,13 @@ def test_each_role_is_its_own_process_and_a_killed_child_is_restarted(start_engi
     assert {role: os.getpriority(os.PRIO_PROCESS, pid) - parent_nice
             for role, pid in pids.items()} == {"stt": 3, "llm": 7, "media": 0}
     assert {role: p["nice"] for role, p in processes.items()} == {"stt": 3, "llm": 7, "media": 0}
+    # Each child leads its own session, so with the kernel's autogroups (on by default) it is
+    # its own scheduling group, weighed against the browser's and daphne's by the group's nice,
+    # not its own: the group must carry the niceness too, or the LLM is not behind anyone.
+    if Path(f"/proc/{pids['llm']}/autogroup").exists():
+        assert {role: autogroup_nice(pid) for role, pid in pids.items()} == {
+            role: os.getpriority(os.PRIO_PROCESS, pid) for role, pid in pids.items()
+        }
 
     # The LLM answers through the parent, in Groq's shape.
     status, body = engine.request(
