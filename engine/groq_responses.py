@@ -93,7 +93,10 @@ async def stream_completion(
 
 def groq_usage(reply: Reply) -> dict:
     stats = reply.stats
-    completion_time = max(stats.generation_seconds - stats.first_token_seconds, 0.0)
+    # Decoding time: without the first token's wait, nor the pauses for the media's speech.
+    completion_time = max(
+        stats.generation_seconds - stats.first_token_seconds - stats.paused_seconds, 0.0
+    )
     return {
         "queue_time": round(stats.queue_seconds, 4),
         "prompt_tokens": stats.prompt_tokens,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 
 from .config import configured_threads
+from .media_claim import MediaClaim
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class Sampling:
 class ReplyStats:
     prompt_tokens: int = 0
     cached_tokens: int = 0  # prompt tokens whose evaluation was reused
+    paused_seconds: float = 0.0  # waited for the media process's speech (media_claim.py)
     completion_tokens: int = 0
     queue_seconds: float = 0.0  # waiting for the model
     first_token_seconds: float = 0.0  # from the start of generation to the first text
@@ -108,6 +110,8 @@ class ChatModel:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
     )
+    # The media process's claim on the CPU: generation pauses between tokens while it is held.
+    claim: MediaClaim = field(default_factory=MediaClaim.from_env)
 
     @classmethod
     def load(
@@ -211,6 +215,7 @@ class ChatModel:
                         stats.first_token_seconds = time.perf_counter() - started
                     text.append(choice["text"])
                     yield choice["text"]
+                    stats.paused_seconds += self.claim.wait()
                 if choice.get("finish_reason"):
                     stats.finish_reason = choice["finish_reason"]
         finally:

@@ -16,6 +16,7 @@ idle_loop.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import itertools
 import logging
@@ -33,6 +34,7 @@ from av import Packet, VideoFrame
 from av.video.frame import PictureType
 
 from .idle_loop import IdleLoop, IdleLoops, IdleReplay
+from .media_claim import MediaClaim
 from .opus_packets import OpusPackets
 from .renderer import TalkingHeadRenderer
 from .stream_rtc import on_keyframe_request
@@ -175,6 +177,7 @@ class AvatarPlayer:
         on_event: EventHandler | None = None,
         executor: Executor | None = None,
         idle_loops: IdleLoops | None = None,
+        claim: MediaClaim | None = None,
     ) -> None:
         if VIDEO_CLOCK_RATE % fps:
             raise ValueError("fps must divide 90000")
@@ -188,6 +191,7 @@ class AvatarPlayer:
         self.audio = AvatarAudioTrack(self)
         self._executor = executor
         self._idle_loops = idle_loops
+        self._claim = claim or MediaClaim()
         self._queue: asyncio.Queue[tuple[Talk, object]] = asyncio.Queue()
         self._talks: list[Talk] = []  # said and not yet done
         self._worker: asyncio.Task | None = None
@@ -314,9 +318,13 @@ class AvatarPlayer:
                 if isinstance(source, str):
                     sentences = self.speaker.sentences(source)
                     while True:
-                        utterance = await loop.run_in_executor(
-                            self._executor, _next_sentence, sentences, talk.trace
-                        )
+                        # Speech nobody hears yet while nothing plays: someone is waiting for
+                        # it, and the LLM process pauses meanwhile (media_claim.py).
+                        waited_for = self.timeline.silent
+                        with self._claim.held() if waited_for else contextlib.nullcontext():
+                            utterance = await loop.run_in_executor(
+                                self._executor, _next_sentence, sentences, talk.trace
+                            )
                         if talk.cancelled or utterance is _NO_MORE:
                             break
                         self.timeline.schedule(talk, utterance)

@@ -57,6 +57,7 @@ class LocalAvatars:
         self._speaker_lock = asyncio.Lock()
         self._faces = None
         self._idle_loops = None
+        self._claim = None
 
     async def load(self) -> None:
         await self._shared_speaker()
@@ -110,6 +111,7 @@ class LocalAvatars:
     async def _player(self, rgb, landmarks, resolution: int, fps: int):
         # heavy: the player (aiortc, PyAV) and renderer load only in the media process
         from .idle_loop import IdleLoops
+        from .media_claim import MediaClaim
         from .player import AvatarPlayer
         from .renderer import TalkingHeadRenderer
 
@@ -117,7 +119,11 @@ class LocalAvatars:
         renderer = await asyncio.to_thread(TalkingHeadRenderer, rgb, landmarks, resolution)
         if self._idle_loops is None:
             self._idle_loops = IdleLoops()
-        return AvatarPlayer(renderer, speaker, fps=fps, idle_loops=self._idle_loops)
+        if self._claim is None:
+            self._claim = MediaClaim.from_env()
+        return AvatarPlayer(
+            renderer, speaker, fps=fps, idle_loops=self._idle_loops, claim=self._claim
+        )
 
 
 async def health(request: web.Request) -> web.Response:

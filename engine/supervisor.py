@@ -26,7 +26,7 @@ from pathlib import Path
 
 import aiohttp
 
-from . import roles
+from . import media_claim, roles
 from .config import EngineConfig, UnsafeConfig
 
 log = logging.getLogger("engine.supervisor")
@@ -98,6 +98,8 @@ class Supervisor:
         self._stopping = False
         self._watchers: list[asyncio.Task] = []
         self._pollers: set[asyncio.Task] = set()
+        # Shared by the children: the media process claims the CPU, the LLM's pauses for it.
+        self.claim_fd = media_claim.create()
         for role in self.enabled_roles(config):
             count = (threads or {}).get(role) or _threads_from_env(role)
             self.children[role] = Child(role, str(run_dir / f"{role}.sock"), count,
@@ -109,6 +111,12 @@ class Supervisor:
         return [roles.MEDIA] + [
             role for role in (roles.STT, roles.LLM) if roles.MODULE_OF_ROLE[role] in modules
         ]
+
+    def _child_env(self, child: Child) -> dict[str, str]:
+        env = roles.child_env(child.threads, os.environ)
+        if self.claim_fd is not None:
+            env[media_claim.ENV] = str(self.claim_fd)
+        return env
 
     def peers(self) -> dict[str, str]:
         return {role: child.socket for role, child in self.children.items()}
@@ -144,7 +152,8 @@ class Supervisor:
             "-m",
             "engine.child",
             stdin=asyncio.subprocess.PIPE,
-            env=roles.child_env(child.threads, os.environ),
+            env=self._child_env(child),
+            pass_fds=() if self.claim_fd is None else (self.claim_fd,),
             # Its own session: a Ctrl-C at the terminal reaches the parent only, which then
             # stops the children in order (rather than seeing them die and restarting them).
             start_new_session=True,

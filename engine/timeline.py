@@ -105,6 +105,11 @@ class Timeline:
         now = max(self.audio_position, int(self.clock.now() * SAMPLE_RATE))
         return int(math.ceil(now / AUDIO_SAMPLES)) * AUDIO_SAMPLES
 
+    @property
+    def silent(self) -> bool:
+        """Nothing scheduled is left to play: new speech would start at once."""
+        return self.tail <= self._earliest()
+
     def schedule(self, talk: Talk, utterance: Utterance) -> _Segment:
         """Put an utterance (at SAMPLE_RATE) after everything scheduled, or as soon as possible."""
         start = self.tail if self.tail >= self._earliest() else self._earliest()

@@ -8,17 +8,20 @@ the next turn of a conversation reuses the work done for the previous one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
 
 import httpx
 import pytest
 from aiohttp import web
 from groq import AsyncGroq, AuthenticationError
 
-from engine import groq_chat
+from engine import groq_chat, media_claim
 from engine.chat_tuning import EXAMPLES, FITTED_HEADER, ChatTuning
-from engine.llm import ReplyStats
+from engine.llm import ReplyStats, Sampling
+from engine.media_claim import MediaClaim
 
 from .running_engine import RunningEngine
 
@@ -292,3 +295,31 @@ def test_other_engine_modules_can_chat_in_process(engine):
 
     pieces, whole = engine.call(ask())
     assert "".join(pieces).strip() and whole.strip()
+
+
+def test_generation_pauses_while_the_media_process_claims_the_cpu(engine):
+    """The rest of a reply waits while the media process synthesises speech nobody hears yet."""
+    model = engine.app[groq_chat.CHAT_MODEL]
+    fd = media_claim.create()
+    media, original = MediaClaim(fd), model.claim
+    model.claim = MediaClaim(fd)
+
+    async def ask() -> tuple[str, ReplyStats]:
+        reply = model.reply([{"role": "user", "content": "Count from one to ten."}],
+                            Sampling(max_tokens=12, temperature=0.0))
+        pieces: list[str] = []
+        with contextlib.ExitStack() as claims:
+            async for piece in reply:
+                if not pieces:  # claimed from the first token on, and lapsing after 0.4 s
+                    claims.enter_context(media.held(0.4))
+                pieces.append(piece)
+        return "".join(pieces), reply.stats
+
+    try:
+        text, stats = engine.call(ask())
+    finally:
+        model.claim = original
+        os.close(fd)
+    assert text.strip()
+    assert 0.2 < stats.paused_seconds < 1.0
+

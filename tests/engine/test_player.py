@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
+from engine.media_claim import MediaClaim
 from engine.player import AvatarPlayer
 from engine.renderer import TalkingHeadRenderer
 
@@ -264,3 +265,34 @@ async def test_a_talk_is_traced_from_its_post_to_its_first_audio_out(viewer):
     steps = [ms["queued"], ms["tts_started"], ms["tts_first_audio"], ms["first_audio_out"]]
     assert steps == sorted(steps) and ms["queued"] >= 10
     assert ms["first_frame"] >= ms["tts_first_audio"]
+
+
+class CountingClaim(MediaClaim):
+    """A claim on the CPU that counts how often it was held (and shares nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held_for: list[bool] = []
+
+    @contextlib.contextmanager
+    def held(self, seconds: float = 1.0):
+        self.held_for.append(True)
+        yield
+
+
+async def test_only_speech_nobody_hears_yet_is_synthesised_under_a_claim_on_the_cpu(
+    renderer, speaker
+):
+    """The first piece is awaited by the listener (the LLM process pauses for it); the next ones
+    are made while it plays and leave the CPU to the rest of the reply."""
+    claim = CountingClaim()
+    player = AvatarPlayer(renderer, speaker, fps=FPS, claim=claim)
+    await player.warm_up(0.2)
+    viewer = Viewer(player)
+    try:
+        await player.say_text("Sure, the capital of France is Paris. Yes.")
+        await viewer.until(lambda: viewer.said("stream/done") == 1)
+    finally:
+        await viewer.close()
+    assert len(claim.held_for) == 1
+
