@@ -153,7 +153,7 @@ MEANINGS = {
     "ENGINE_{ROLE}_THREADS": "Threads of one engine child, `ROLE` = `STT`, `LLM` or `MEDIA` "
                              "(default: a third of the cores, at least one).",
     "ENGINE_{ROLE}_NICE": "Niceness added to one engine child, 0 to 19, `ROLE` = `STT`, `LLM` "
-                          "or `MEDIA` (default: 10 for the LLM, 0 for the others; docs/engine.md).",
+                          "or `MEDIA` (default: 0 for all; docs/engine.md).",
     "PORT": "The port `make run` serves on (default 8000).",
     # Substituted by docker-compose.yml.
     "POSTGRES_PASSWORD": "The compose PostgreSQL's password.",

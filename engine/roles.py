@@ -84,12 +84,12 @@ def default_threads(cpus: int | None = None) -> int:
     return max(1, round(cpus / 3))
 
 
-# Niceness added to each child unless `ENGINE_{ROLE}_NICE` says otherwise. The LLM goes on
-# writing a reply while its first sentence is spoken; at the same priority it took the CPU the
-# media child's TTS needed then (bench/results/llm_nice_ab.json: with the LLM at 10, the engine's
-# POST -> first audio out went from p50 519-680 ms to 328-513 ms in three browser-benchmark
-# pairs, and first token did not get slower: the media child only replays its idle loop then).
-DEFAULT_NICE: dict[str, int] = {LLM: 10}
+# Niceness added to each child unless `ENGINE_{ROLE}_NICE` says otherwise: none by default. The
+# LLM used to run at 10 so that the media's TTS came first, but until its first clause is out the
+# LLM is what the user waits for, and at 10 it lost the CPU to the recogniser then (spoken first
+# token p50 995 ms against 777 at 0, 5 + 5 turns each, 02:22-02:27). The media now claims the
+# CPU while it synthesises speech nobody hears yet, and the LLM pauses for it (media_claim.py).
+DEFAULT_NICE: dict[str, int] = {}
 
 
 def thread_env(threads: int) -> dict[str, str]:

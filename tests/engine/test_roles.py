@@ -112,6 +112,6 @@ def test_a_niceness_the_engine_cannot_use_stops_it_with_the_variables_name(value
         _nice_from_env("llm")
     monkeypatch.setenv("ENGINE_LLM_NICE", "19")
     assert _nice_from_env("llm") == 19
-    monkeypatch.delenv("ENGINE_LLM_NICE")  # the defaults: the LLM yields to the media
-    monkeypatch.delenv("ENGINE_MEDIA_NICE", raising=False)
-    assert (_nice_from_env("llm"), _nice_from_env("media")) == (10, 0)
+    monkeypatch.delenv("ENGINE_LLM_NICE")  # the defaults: none (the LLM pauses for the media
+    monkeypatch.delenv("ENGINE_MEDIA_NICE", raising=False)  # instead, engine/media_claim.py)
+    assert (_nice_from_env("llm"), _nice_from_env("media")) == (0, 0)
