@@ -150,6 +150,8 @@ MEANINGS = {
                        "e.g. `[\"\\n\"]` for one paragraph (default and `off`: none).",
     "ENGINE_THREADS": "Set by the engine's parent for each child: its thread count. Not for "
                       "users.",
+    "ENGINE_MEDIA_CLAIM_FD": "Set by the engine's parent for each child: the shared memory "
+                             "of the media's CPU claim (engine/media_claim.py). Not for users.",
     "ENGINE_{ROLE}_THREADS": "Threads of one engine child, `ROLE` = `STT`, `LLM` or `MEDIA` "
                              "(default: a third of the cores, at least one).",
     "ENGINE_{ROLE}_NICE": "Niceness added to one engine child, 0 to 19, `ROLE` = `STT`, `LLM` "

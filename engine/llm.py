@@ -222,6 +222,13 @@ class ChatModel:
             stream.close()
             stats.generation_seconds = time.perf_counter() - started
             stats.completion_tokens = self.count_tokens("".join(text)) if text else 0
+            logger.info(
+                "reply: %d prompt tokens (%d reused), first token in %.0f ms, %d tokens in "
+                "%.0f ms, %.0f ms of it paused for the media's speech",
+                stats.prompt_tokens, stats.cached_tokens, stats.first_token_seconds * 1000,
+                stats.completion_tokens, stats.generation_seconds * 1000,
+                stats.paused_seconds * 1000,
+            )
 
     def _reusable_prefix(self, tokens: list[int]) -> int:
         from llama_cpp import Llama  # heavy: kept out of import time (load() has loaded it)
