@@ -63,7 +63,7 @@ class Child:
     role: str
     socket: str
     threads: int
-    nice: int = 0  # added to the process's niceness: the real-time media keeps the CPU first
+    nice: int = 0  # added to the process's niceness (and its autogroup's, engine/child.py)
     process: asyncio.subprocess.Process | None = None
     instance: str | None = None
     ready: bool = False
