@@ -52,6 +52,7 @@ class MediaClaim:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MediaClaim:
+        # The name spelled out (it is ENV): config/env_doc.py documents the literal names read.
         value = (os.environ if environ is None else environ).get("ENGINE_MEDIA_CLAIM_FD", "")
         return cls(int(value) if value.isdigit() else None)
 

@@ -35,6 +35,7 @@ from .config import EngineConfig
 from .cors import add_cors
 from .did_chat import CHAT_MAX_TOKENS, CHAT_TEMPERATURE
 from .loopback_ice import use_loopback_host_candidates
+from .media_claim import MediaClaim
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class LocalAvatars:
         self._speaker_lock = asyncio.Lock()
         self._faces = None
         self._idle_loops = None
-        self._claim = None
+        self._claim = MediaClaim.from_env()  # shared with the LLM process, when there is one
 
     async def load(self) -> None:
         await self._shared_speaker()
@@ -111,7 +112,6 @@ class LocalAvatars:
     async def _player(self, rgb, landmarks, resolution: int, fps: int):
         # heavy: the player (aiortc, PyAV) and renderer load only in the media process
         from .idle_loop import IdleLoops
-        from .media_claim import MediaClaim
         from .player import AvatarPlayer
         from .renderer import TalkingHeadRenderer
 
@@ -119,8 +119,6 @@ class LocalAvatars:
         renderer = await asyncio.to_thread(TalkingHeadRenderer, rgb, landmarks, resolution)
         if self._idle_loops is None:
             self._idle_loops = IdleLoops()
-        if self._claim is None:
-            self._claim = MediaClaim.from_env()
         return AvatarPlayer(
             renderer, speaker, fps=fps, idle_loops=self._idle_loops, claim=self._claim
         )

@@ -189,7 +189,6 @@ MOUTH_PROBE = """
   } else {
     setInterval(sample, 40);
   }
-  window.__recorded.mouthProbe = () => ('VideoFrame' in window && video.videoWidth ? (() => { const f = new VideoFrame(video); const fmt = f.format; f.close(); return fmt; })() : null);
 }
 """
 

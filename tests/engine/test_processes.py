@@ -144,10 +144,10 @@ def test_each_role_is_its_own_process_and_a_killed_child_is_restarted(start_engi
         assert environ["ENGINE_THREADS"] == environ["OMP_NUM_THREADS"] == threads
         assert environ["MALLOC_ARENA_MAX"] == "2"  # bounded fragmentation (engine/roles.py)
         # The media's claim on the CPU, shared with the LLM (engine/media_claim.py): one memfd.
-        claim = os.readlink(f"/proc/{pid}/fd/{environ[media_claim.ENV]}")
-        assert claim.startswith("/memfd:engine-media-claim")
-        assert os.stat(f"/proc/{pid}/fd/{environ[media_claim.ENV]}").st_ino == os.stat(
-            f"/proc/{pids['media']}/fd/{environ[media_claim.ENV]}").st_ino
+        claim_fd = environ[media_claim.ENV]
+        assert os.readlink(f"/proc/{pid}/fd/{claim_fd}").startswith("/memfd:engine-media-claim")
+        media_fd = f"/proc/{pids['media']}/fd/{claim_fd}"
+        assert os.stat(f"/proc/{pid}/fd/{claim_fd}").st_ino == os.stat(media_fd).st_ino
     # Each child runs at the niceness it was given, above the parent's (the media's default).
     parent_nice = os.getpriority(os.PRIO_PROCESS, engine.process.pid)
     assert {role: os.getpriority(os.PRIO_PROCESS, pid) - parent_nice
