@@ -32,6 +32,13 @@ CONTEXT_TOKENS = 4096
 DEFAULT_MAX_TOKENS = 256
 MAX_TOKENS_LIMIT = 1024
 STATE_CACHE_BYTES = 256 * 1024 * 1024
+# llama.cpp's batch: the prompt is read this many tokens at a time, and every saved state keeps
+# this many rows of logits (x 49,152 vocabulary floats). At llama-cpp-python's default of 512 a
+# state held 100 MB: copying it after each reply kept the model's thread busy 121 ms past the
+# last token (31-51 ms at 64), and the 256 MB cache held two conversations. A turn's new prompt
+# is 8-40 tokens, one batch; the first turn's system prompt takes 3, in the same time
+# (scripts/llm_turn_probe.py).
+BATCH_TOKENS = 64
 ROLES = ("system", "user", "assistant")
 
 
@@ -39,9 +46,10 @@ def counted_ram_cache(base: type, capacity_bytes: int):
     """llama-cpp-python's RAM cache, with each state counted at the memory it really holds.
 
     `LlamaRAMCache.cache_size` counts only the KV state; every `LlamaState` also holds a copy of
-    the logits (n_batch x n_vocab floats: 100 MB for SmolLM2's 49,152-token vocabulary), so a
-    "256 MB" cache held over 1 GB. Measured: the LLM process grew from 382 to 1,463 MB over a
-    30-minute soak (bench/soak_bench.py). Counting the logits and ids bounds it for real.
+    the logits (n_batch x n_vocab floats: 100 MB for SmolLM2's 49,152-token vocabulary at the
+    default batch of 512, 12.5 MB at BATCH_TOKENS), so a "256 MB" cache held over 1 GB.
+    Measured: the LLM process grew from 382 to 1,463 MB over a 30-minute soak
+    (bench/soak_bench.py). Counting the logits and ids bounds it for real.
     """
 
     class CountedRAMCache(base):
@@ -129,6 +137,7 @@ class ChatModel:
         llama = Llama(
             model_path=model_path or bundled_model_path(),
             n_ctx=context_tokens,
+            n_batch=BATCH_TOKENS,
             n_threads=threads or configured_threads() or min(4, os.cpu_count() or 1),
             verbose=False,
         )

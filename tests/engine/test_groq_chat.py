@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 from groq import AsyncGroq, AuthenticationError
 
-from engine import groq_chat, media_claim
+from engine import groq_chat, llm, media_claim
 from engine.chat_tuning import EXAMPLES, FITTED_HEADER, ChatTuning
 from engine.llm import ReplyStats, Sampling
 from engine.media_claim import MediaClaim
@@ -221,6 +221,18 @@ async def test_the_next_turn_reuses_the_conversation_so_far(groq):
     )
     # Everything up to the first reply was evaluated already and must not be paid for again.
     assert second.prompt_tokens_details.cached_tokens >= first.prompt_tokens
+
+
+async def test_a_saved_state_holds_one_batch_of_logits(groq, engine):
+    """Each reply's state is saved for the next turn with a copy of the logits; at
+    llama-cpp-python's default batch (512 rows) that was 100 MB, copied after every reply."""
+    await groq.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "Name a colour."}], max_tokens=5
+    )
+    states = list(engine.app[groq_chat.CHAT_MODEL].llama.cache.cache_state.values())
+    assert states
+    assert all(state.scores.shape[0] <= llm.BATCH_TOKENS for state in states)
+    assert all(llm.state_bytes(state) < 16 * 1024 * 1024 for state in states)
 
 
 @pytest.fixture(scope="module")
