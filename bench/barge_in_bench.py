@@ -18,8 +18,11 @@ Per barge-in, ms from the onset, p50/p90, one clock:
   avatar off: on the recogniser's `SpeechStarted` plus 200 ms of voice, or on the first words).
   The page gets no frame of its own for `SpeechStarted`; this is the first sign of it.
 - first_transcript: the first `transcript.interim`/`transcript.final` of the words
-- stopped: the avatar service's `stream/done {interrupted: true}` reaches the page
-  (its data channel): the avatar stopped talking
+- stopped: the avatar service's `stream/done {interrupted: true}` reaches the page (its data
+  channel): the cut stopped the avatar. A talk that ended on its own before the cut reached the
+  engine (a short first sentence) is not counted here but in `ended_on_its_own_ms`, and a
+  barge-in with no talk playing or queued at the onset (the reply's next sentence was still
+  being written) in `between_talks`: there, `avatar.interrupt` is the stop.
 - idle: the page's avatar badge turns idle
 The issue's target is `stopped` p50 ≤ 300 ms on a quiet machine. Refuses to run when the
 1-minute load average is above 1.0 at the start (`--force` runs anyway and says so in the JSON).
@@ -42,6 +45,8 @@ from .report import QUIET_LOAD, LoadMonitor, quiet_start, summarize, write
 
 NAME = "barge_in"
 LEADING_S = 1.2  # into the avatar's answer: within its first sentence, past the page's mic start
+# With no talk playing at the onset, how long a talk the cut may still end can take to say so.
+BETWEEN_TALKS_WAIT_S = 3.0
 HOPS = ["barge_in_frame", "first_transcript", "stopped", "idle"]
 # Questions that get long answers, so the phrase always falls while the avatar talks.
 LONG_QUESTIONS = [
@@ -72,31 +77,52 @@ def barge_in(live: LivePage, question: str, speech_start: float) -> dict:
     started = live.wait_stream_event("stream/started", since=asked, timeout=90)
     live.click("mic-button")
     opened = _wait(live.microphone, lambda e: e["event"] == "open")["t"]
-    wav_onset = opened + speech_start * 1000
-    stopped = live.wait_stream_event("stream/done", since=opened, timeout=30,
-                                     where=lambda payload: payload.get("interrupted"))
-    final = live.wait_message("transcript.final", since=opened, timeout=45,
-                              where=lambda frame: frame.get("source") == "voice")
     # The WAV's onset, not the page's: the page hears the words a few tens of ms later (its
     # capture path), and the user started speaking when the WAV says.
+    onset = opened + speech_start * 1000
+    cut = live.wait_message("avatar.interrupt", since=opened, timeout=30)
+    talks = [(e["t"], e["event"]) for name in ("stream/started", "stream/done")
+             for e in live.stream_events(name, since=asked)]
+    between_talks = not talk_playing_at(talks, onset)
+    try:  # the talk that played at the onset ends: cut, or at its own end if that came first
+        stopped = live.wait_stream_event("stream/done", since=onset,
+                                         timeout=BETWEEN_TALKS_WAIT_S if between_talks else 30)
+    except AssertionError:
+        if not between_talks:
+            raise
+        stopped = None  # nothing was playing or queued: the cut stopped the reply's writing
+    final = live.wait_message("transcript.final", since=opened, timeout=45,
+                              where=lambda frame: frame.get("source") == "voice")
     loud = _first(live.microphone(), lambda e: e["event"] == "loud" and e["t"] >= opened)
-    onset = wav_onset
     idle = live.wait_avatar_idle(since=onset, timeout=30)
-    messages = live.messages(since=opened)
-    cut = _first(messages, lambda m: m["type"] == "avatar.interrupt")
-    words = _first(messages, lambda m: m["type"] in ("transcript.interim", "transcript.final"))
-    # Between two sentences the avatar is already silent: its "stopped" is then the cut of
-    # the talk it was about to start, and "idle" is the onset itself.
+    words = _first(live.messages(since=opened),
+                   lambda m: m["type"] in ("transcript.interim", "transcript.final"))
     states = [s for s in live.avatar_states() if s["t"] <= onset]
-    at = {"barge_in_frame": cut and cut["t"], "first_transcript": words and words["t"],
-          "stopped": stopped["t"], "idle": idle}
+    by_the_cut = bool(stopped and stopped["payload"].get("interrupted"))
+    at = {"barge_in_frame": cut["t"], "first_transcript": words and words["t"],
+          "stopped": stopped["t"] if by_the_cut else None, "idle": idle}
     return {
         "asked": question, "heard": final["data"].get("text"),
         "stream_started_to_mic_open_ms": round(opened - started["t"]),
-        "onset_page_minus_wav_ms": None if loud is None else round(loud["t"] - wav_onset),
+        "onset_page_minus_wav_ms": None if loud is None else round(loud["t"] - onset),
         "avatar_at_onset": states[-1]["state"] if states else None,
+        "between_talks": between_talks,
+        "stopped_by_the_cut": by_the_cut,
+        "ended_on_its_own_ms": round(stopped["t"] - onset, 1) if stopped and not by_the_cut
+        else None,
         "ms": {hop: None if t is None else round(t - onset, 1) for hop, t in at.items()},
     }
+
+
+def talk_playing_at(talks: list[tuple[float, str]], t: float) -> bool:
+    """Whether a talk was playing at `t`, from the data channel's (time, "stream/started" or
+    "stream/done") events: the badge stays "speaking" between the sentences of a reply."""
+    playing = False
+    for at, event in sorted(talks):
+        if at > t:
+            break
+        playing = event == "stream/started"
+    return playing
 
 
 def run_barge_ins(driver, stack: Stack, wav: Path, speech_start: float, count: int) -> list[dict]:
@@ -150,6 +176,10 @@ def main(argv: list[str] | None = None) -> dict | None:
         "onset_page_minus_wav_ms": summarize(r["onset_page_minus_wav_ms"] for r in done),
         "avatar_at_onset": {state: sum(r["avatar_at_onset"] == state for r in done)
                             for state in {r["avatar_at_onset"] for r in done}},
+        "between_talks": sum(r["between_talks"] for r in done),
+        "stopped_by_the_cut": sum(r["stopped_by_the_cut"] for r in done),
+        "ended_on_its_own_ms": [r["ended_on_its_own_ms"] for r in done
+                                if r["ended_on_its_own_ms"] is not None],
         "failures": [r for r in results if "failed" in r],
         "summary": {f"barge-in onset → {label} p{q} ms": stats[hop].get(f"p{q}")
                     for hop, label in (("barge_in_frame", "avatar.interrupt frame"),
