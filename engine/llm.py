@@ -127,6 +127,7 @@ class ChatModel:
         model_path: str | None = None,
         *,
         context_tokens: int = CONTEXT_TOKENS,
+        batch_tokens: int = BATCH_TOKENS,
         threads: int | None = None,
     ) -> ChatModel:
         # heavy: loads llama.cpp only when the LLM process loads its model
@@ -137,7 +138,7 @@ class ChatModel:
         llama = Llama(
             model_path=model_path or bundled_model_path(),
             n_ctx=context_tokens,
-            n_batch=BATCH_TOKENS,
+            n_batch=batch_tokens,
             n_threads=threads or configured_threads() or min(4, os.cpu_count() or 1),
             verbose=False,
         )

@@ -47,8 +47,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=llm.BATCH_TOKENS)
     args = parser.parse_args()
-    llm.BATCH_TOKENS = args.batch  # read by ChatModel.load
-    model = ChatModel.load(threads=1)  # one thread, as in the engine's LLM child
+    # one thread, as in the engine's LLM child
+    model = ChatModel.load(batch_tokens=args.batch, threads=1)
     tuning = ChatTuning.from_env({})
     history = [{"role": "system", "content": system_prompt()}]
     firsts, tails = [], []
