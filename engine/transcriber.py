@@ -11,8 +11,9 @@ Neither model streams, so a live transcript is built the way Deepgram's is seen 
 - once the silence reaches `endpointing` ms the utterance ends with `speech_final=true` (empty if
   the speculative final already carried all the words). If speech resumes before that, the
   speculative final stands and the rest comes in later finals of the same utterance.
-- `SpeechStarted` (with `vad_events=true`) is sent once the voice has lasted
-  `MIN_SPEECH_SAMPLES`; shorter sounds are neither announced nor transcribed.
+- `SpeechStarted` (with `vad_events=true`) is sent once the voice has lasted long enough to be
+  speech (engine/voice_onset.py: 6 windows if still sounding, else 7); shorter sounds are
+  neither announced nor transcribed.
 
 Speech, silence and the endpoint are measured in *stream* time (samples received), never the
 wall clock, so a client that streams faster or slower than real time gets the same turns; only
@@ -41,6 +42,7 @@ from .speech_models import (
     Transcript,
 )
 from .transcript_events import LiveEvent, SpeechStarted, TranscriptResult, UtteranceEnd
+from .voice_onset import OnsetJudge
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +53,6 @@ PREROLL_SAMPLES = int(0.3 * SAMPLE_RATE)  # audio kept before the VAD fires (it 
 # Start the final's transcription two windows into a silence: a dropped guess (the speaker only
 # paused) costs CPU, a late one costs the user time.
 SPECULATE_AFTER_SAMPLES = 2 * VAD_WINDOW
-# Voice must last this long to be speech: 7 Silero windows (224 ms), the last one voiced.
-# Measured on 24 Piper excerpts, a 150 ms sound keeps Silero above threshold for at most 6
-# windows (its state lags), while the shortest words ("no", "wait", about 0.5 s) reach 9 or
-# more. It also bounds barge-in: SpeechStarted leaves about 250 ms after the voice begins,
-# which keeps "onset to avatar stopped" within 300 ms when the rest of the path is fast.
-MIN_SPEECH_SAMPLES = 7 * VAD_WINDOW
 MAX_SEGMENT_SAMPLES = 15 * SAMPLE_RATE  # whisper sees 30 s at most; finalise long speech early
 INTERIM_EVERY_SAMPLES = int(0.75 * SAMPLE_RATE)
 MIN_INTERIM_SPEECH_SAMPLES = int(0.3 * SAMPLE_RATE)
@@ -99,7 +95,8 @@ class LiveTranscription:
         self._buffer_start = 0  # stream sample of self._buffer[0]
         self.position = 0  # samples received
         self._in_speech = False
-        self._confirmed = False  # the voice lasted MIN_SPEECH_SAMPLES: it is speech
+        self._confirmed = False  # the voice lasted long enough to be speech (voice_onset.py)
+        self._onset = OnsetJudge()
         self._speech_start = 0
         self._silence_start: int | None = None
         self._segment_start = 0  # first sample of the audio not yet finalised
@@ -189,6 +186,7 @@ class LiveTranscription:
                 return
             self._in_speech, self._confirmed = True, False
             self._speech_start = start
+            self._onset.start()
             self._segment_start = max(
                 start - PREROLL_SAMPLES, self._buffer_start, self._segment_start
             )
@@ -197,7 +195,9 @@ class LiveTranscription:
         if p >= SPEECH_THRESHOLD:
             self._silence_start = None
             self._drop_speculation()
-            if not self._confirmed and end - self._speech_start >= MIN_SPEECH_SAMPLES:
+            if not self._confirmed and self._onset.window(
+                self._window(start), end - self._speech_start
+            ):
                 self._confirmed = True
                 if self._options.vad_events:
                     await self._send(SpeechStarted(round(self._speech_start / SAMPLE_RATE, 3)))
@@ -212,6 +212,10 @@ class LiveTranscription:
                 self._speculate(end)
         if end - self._segment_start >= MAX_SEGMENT_SAMPLES:
             await self._finish_segment(end, speech_final=False)
+
+    def _window(self, start: int) -> np.ndarray:
+        at = start - self._buffer_start
+        return self._buffer[max(at, 0) : at + VAD_WINDOW]
 
     async def _end_utterance(self, end: int) -> None:
         self._in_speech = False

@@ -16,8 +16,9 @@ import pytest
 
 from engine.listen_params import LiveOptions
 from engine.speech_models import SAMPLE_RATE, VAD_WINDOW, SpeechRecognizer, transcript_from
-from engine.transcriber import MIN_SPEECH_SAMPLES, LiveTranscription
+from engine.transcriber import LiveTranscription
 from engine.transcript_events import SpeechStarted, TranscriptResult
+from engine.voice_onset import EARLY_SAMPLES, SURE_SAMPLES, TAIL_SAMPLES
 
 LOUD = 0.5
 
@@ -146,7 +147,23 @@ async def test_speech_started_comes_after_the_minimum_speech_with_the_onset_time
     assert len(started) == 1
     at, event = started[0]
     assert event.timestamp == pytest.approx(0.64, abs=1e-3)  # when the voice began
-    assert at - 0.64 == pytest.approx(MIN_SPEECH_SAMPLES / SAMPLE_RATE, abs=1e-3)
+    # Six windows of voice still sounding at the end (engine/voice_onset.py).
+    assert at - 0.64 == pytest.approx(EARLY_SAMPLES / SAMPLE_RATE, abs=1e-3)
+
+
+async def test_a_voice_that_stops_sounding_in_its_sixth_window_waits_for_the_seventh(recognizer):
+    """Silero's state lags a sound's end; a sound over before the sixth window's last 10 ms
+    is announced only if the VAD still calls it voice a window later."""
+    session = Session(recognizer, vad_events=True)
+    await session.feed(0.64, loud=False)
+    await session.feed(5 * VAD_WINDOW / SAMPLE_RATE, loud=True)
+    fading = np.full(VAD_WINDOW, LOUD, dtype=np.float32)
+    fading[-TAIL_SAMPLES:] = 0.0  # still "voice" to the scripted VAD, but silent at the end
+    await session.live.feed(fading)
+    assert not any(isinstance(e, SpeechStarted) for _, e in session.events)
+    await session.live.feed(fading)
+    (at, event), = [(t, e) for t, e in session.events if isinstance(e, SpeechStarted)]
+    assert at - 0.64 == pytest.approx(SURE_SAMPLES / SAMPLE_RATE, abs=1e-3)
 
 
 @pytest.mark.parametrize("noise_ms", [64, 150])
