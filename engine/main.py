@@ -55,10 +55,12 @@ async def serve(config: EngineConfig) -> None:
 def configure_logging() -> None:
     """INFO, or ENGINE_LOG_LEVEL (DEBUG shows each talk's trace); the children inherit it."""
     level = os.environ.get("ENGINE_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(
-        level=level if level in logging.getLevelNamesMapping() else "INFO",
-        format="%(asctime)s %(levelname)s [parent] %(name)s: %(message)s",
-    )
+    level = level if level in logging.getLevelNamesMapping() else "INFO"
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s [parent] %(name)s: %(message)s")
+    # Under `manage.py run_engine` Django has configured logging already, and basicConfig does
+    # nothing: the engine's own level must still follow ENGINE_LOG_LEVEL (the children inherit
+    # it from this logger).
+    logging.getLogger("engine").setLevel(level)
 
 
 def run(config: EngineConfig) -> None:
