@@ -135,11 +135,17 @@ class ChatModel:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         started = time.perf_counter()
+        threads = threads or configured_threads() or min(4, os.cpu_count() or 1)
         llama = Llama(
             model_path=model_path or bundled_model_path(),
             n_ctx=context_tokens,
             n_batch=batch_tokens,
-            n_threads=threads or configured_threads() or min(4, os.cpu_count() or 1),
+            n_threads=threads,
+            # Reading a prompt has a thread count of its own, which llama-cpp-python sets to
+            # every core when not given. Its threads meet at a barrier after each layer, so
+            # one that another process keeps off its core stalls them all: beside one busy
+            # core a later turn's first token took 261 ms instead of 66 (scripts/llm_turn_probe.py).
+            n_threads_batch=threads,
             verbose=False,
         )
         llama.set_cache(counted_ram_cache(LlamaRAMCache, STATE_CACHE_BYTES))

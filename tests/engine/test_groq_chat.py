@@ -235,6 +235,17 @@ async def test_a_saved_state_holds_one_batch_of_logits(groq, engine):
     assert all(llm.state_bytes(state) < 16 * 1024 * 1024 for state in states)
 
 
+def test_reading_a_prompt_uses_no_more_threads_than_generating():
+    """llama-cpp-python reads prompts on every core unless told otherwise; beside a busy core
+    its threads wait for each other after every layer (docs/engine.md)."""
+    model = llm.ChatModel.load(threads=1)
+    try:
+        params = model.llama.context_params
+        assert (params.n_threads, params.n_threads_batch) == (1, 1)
+    finally:
+        model.close()
+
+
 @pytest.fixture(scope="module")
 def tuned_engine():
     app = web.Application()
