@@ -154,9 +154,6 @@ MEANINGS = {
                              "of the media's CPU claim (engine/media_claim.py). Not for users.",
     "ENGINE_{ROLE}_THREADS": "Threads of one engine child, `ROLE` = `STT`, `LLM` or `MEDIA` "
                              "(default: a third of the cores, at least one).",
-    "ENGINE_TTS_QUICK_THREADS": "Threads of a second copy of the Piper voice in the engine's "
-                                "media process, which synthesises a talk's first piece while "
-                                "the LLM pauses for it (default 0: none; docs/engine.md).",
     "ENGINE_{ROLE}_NICE": "Niceness added to one engine child, 0 to 19, `ROLE` = `STT`, `LLM` "
                           "or `MEDIA` (default: 0 for all; docs/engine.md).",
     "PORT": "The port `make run` serves on (default 8000).",

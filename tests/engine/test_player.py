@@ -296,33 +296,3 @@ async def test_only_speech_nobody_hears_yet_is_synthesised_under_a_claim_on_the_
         await viewer.close()
     assert len(claim.held_for) == 1
 
-
-
-class RecordingVoice:
-    """A Piper voice that notes what it was asked to say."""
-
-    def __init__(self, voice) -> None:
-        self._voice, self.said = voice, []
-        self.config = voice.config
-
-    def synthesize(self, text, **kwargs):
-        self.said.append(text)
-        return self._voice.synthesize(text, **kwargs)
-
-
-async def test_only_speech_nobody_hears_yet_is_synthesised_by_the_quick_voice(renderer, speaker):
-    """The quick voice (more threads: ENGINE_TTS_QUICK_THREADS) makes what the listener waits
-    for while the claim is held; what follows is made on the process's own thread."""
-    from engine.tts import Speaker
-
-    usual, quick = RecordingVoice(speaker.voice), RecordingVoice(speaker.voice)
-    player = AvatarPlayer(renderer, Speaker(usual, quick_voice=quick), fps=FPS)
-    await player.warm_up(0.2)
-    viewer = Viewer(player)
-    try:
-        await player.say_text("Sure, the capital of France is Paris. Yes.")
-        await viewer.until(lambda: viewer.said("stream/done") == 1)
-    finally:
-        await viewer.close()
-    assert quick.said == ["Sure,"]
-    assert usual.said[-1:] == ["the capital of France is Paris. Yes."], usual.said

@@ -112,15 +112,3 @@ def test_an_opening_clause_is_synthesised_on_its_own_and_ends_at_its_mark(speake
     assert rest.mouth.max() > 0.5 and clause.mouth.max() > 0.3
     # The whole-text synthesis keeps the sentence in one piece, as do callers that ask so.
     assert len(list(speaker.sentences(text, first_clause=False))) == 1
-
-
-def test_a_quick_voice_is_loaded_only_when_it_has_more_threads(monkeypatch):
-    from engine.tts import Speaker
-
-    monkeypatch.setenv("ENGINE_THREADS", "1")
-    monkeypatch.setenv("ENGINE_TTS_QUICK_THREADS", "2")
-    assert Speaker.load().quick_voice is not None
-    monkeypatch.setenv("ENGINE_TTS_QUICK_THREADS", "1")
-    assert Speaker.load().quick_voice is None
-    monkeypatch.delenv("ENGINE_TTS_QUICK_THREADS")
-    assert Speaker.load().quick_voice is None
