@@ -316,7 +316,9 @@ class AvatarPlayer:
                 continue
             try:
                 if isinstance(source, str):
-                    sentences = self.speaker.sentences(source)
+                    # Speech after a pause keeps Piper's opening silence as part of the pause;
+                    # speech nothing plays before starts with the voice.
+                    sentences = self.speaker.sentences(source, lead_in=not self.timeline.silent)
                     while True:
                         # Speech nobody hears yet while nothing plays: someone is waiting for
                         # it, and the LLM process pauses meanwhile (media_claim.py).

@@ -228,6 +228,24 @@ _SPACES = re.compile(r"\s+")
 _END_OF_SPEECH = {" ", "$"}  # Piper's word gap and end-of-utterance phonemes
 
 
+_LEAD_IN_KEPT = 0.01  # seconds of Piper's opening silence kept before the voice starts
+_VOICE_LEVEL = 0.01 * 32768  # -40 dBFS: a sample this loud is the voice
+
+
+def _without_lead_in(
+    pcm: np.ndarray, phonemes: tuple[tuple[str, int], ...], sample_rate: int
+) -> tuple[np.ndarray, tuple[tuple[str, int], ...]]:
+    """Cut Piper's sentence-start phoneme ("^", about 50 ms, nearly silent) to 10 ms before
+    the voice: where nothing plays before the utterance, that silence is only a wait."""
+    if not phonemes or phonemes[0][0] != "^":
+        return pcm, phonemes
+    lead = phonemes[0][1]
+    loud = np.flatnonzero(np.abs(pcm[:lead].astype(np.float32)) > _VOICE_LEVEL)
+    voice_at = int(loud[0]) if len(loud) else lead
+    cut = max(0, voice_at - int(_LEAD_IN_KEPT * sample_rate))
+    return pcm[cut:], (("^", lead - cut), *phonemes[1:])
+
+
 def _without_trailing_silence(phonemes: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
     end = len(phonemes)
     while end > 1 and phonemes[end - 1][0] in _END_OF_SPEECH:
@@ -274,24 +292,28 @@ class Speaker:
     def sample_rate(self) -> int:
         return int(self.voice.config.sample_rate)
 
-    def sentences(self, text: str, *, first_clause: bool = True) -> Iterator[Utterance]:
+    def sentences(
+        self, text: str, *, first_clause: bool = True, lead_in: bool = True
+    ) -> Iterator[Utterance]:
         """One utterance per sentence, each synthesized only when asked for.
 
         So the first sentence can play while the next ones are still being synthesized. With
         `first_clause`, a short opening clause ("Sure," first_clause.py) and the next clauses of
         the first sentence come on their own, each ending at its clause mark so the next follows
-        after a clause's pause, not a sentence's.
+        after a clause's pause, not a sentence's. Without `lead_in`, the first utterance starts
+        10 ms before its voice (for speech that nothing plays before: `_without_lead_in`).
         """
         text = _SPACES.sub(" ", text).strip()
         if not text:
             return
         *clauses, rest = first_sentence_pieces(text) if first_clause else [text]
         for clause in clauses:
-            for utterance in self._synthesized(clause, pause=False):
+            for utterance in self._synthesized(clause, pause=False, lead_in=lead_in):
                 yield replace(utterance, text=clause)
-        yield from self._synthesized(rest, pause=True)
+                lead_in = True
+        yield from self._synthesized(rest, pause=True, lead_in=lead_in)
 
-    def _synthesized(self, text: str, *, pause: bool) -> Iterator[Utterance]:
+    def _synthesized(self, text: str, *, pause: bool, lead_in: bool = True) -> Iterator[Utterance]:
         """Piper's sentences of `text`; each ends with `sentence_pause`, or else is cut after
         its last spoken or punctuation phoneme (Piper's end-of-utterance silence dropped)."""
         silence = np.zeros(int(self.sentence_pause * self.sample_rate), np.int16)
@@ -301,6 +323,9 @@ class Speaker:
             alignments = chunk.phoneme_alignments or ()
             phonemes = tuple((a.phoneme, int(a.num_samples)) for a in alignments)
             pcm = chunk.audio_int16_array
+            if not lead_in:
+                pcm, phonemes = _without_lead_in(pcm, phonemes, self.sample_rate)
+                lead_in = True
             if pause:
                 pcm = np.concatenate([pcm, silence])
             elif phonemes:

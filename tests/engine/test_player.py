@@ -296,3 +296,32 @@ async def test_only_speech_nobody_hears_yet_is_synthesised_under_a_claim_on_the_
         await viewer.close()
     assert len(claim.held_for) == 1
 
+
+
+async def test_a_talk_nothing_plays_before_starts_with_its_voice_and_a_queued_one_keeps_its_pause(
+    renderer, speaker
+):
+    """Piper's opening silence is cut where nothing plays before the talk (tts.py
+    `_without_lead_in`); a talk queued behind another keeps it as part of the pause."""
+    from engine.tts import Speaker
+
+    own = Speaker(speaker.voice)
+    asked: list[bool] = []
+    sentences = own.sentences
+
+    def recording(text, **options):
+        asked.append(options.get("lead_in", True))
+        return sentences(text, **options)
+
+    own.sentences = recording
+    player = AvatarPlayer(renderer, own, fps=FPS)
+    await player.warm_up(0.2)
+    asked.clear()
+    viewer = Viewer(player)
+    try:
+        await player.say_text("The capital of France is Paris.")
+        await player.say_text("It lies on the Seine.")
+        await viewer.until(lambda: viewer.said("stream/done") == 2)
+    finally:
+        await viewer.close()
+    assert asked == [False, True]

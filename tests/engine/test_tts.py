@@ -112,3 +112,26 @@ def test_an_opening_clause_is_synthesised_on_its_own_and_ends_at_its_mark(speake
     assert rest.mouth.max() > 0.5 and clause.mouth.max() > 0.3
     # The whole-text synthesis keeps the sentence in one piece, as do callers that ask so.
     assert len(list(speaker.sentences(text, first_clause=False))) == 1
+
+
+def first_voiced_ms(utterance) -> float:
+    loud = np.flatnonzero(np.abs(utterance.pcm.astype(np.float32)) > 0.01 * 32768)
+    return 1000 * loud[0] / utterance.sample_rate
+
+
+def test_speech_nobody_waits_behind_starts_with_the_voice_not_pipers_opening_silence(speaker):
+    """Piper opens every utterance with its sentence-start phoneme ("^", about 50 ms of near
+    silence). Before a pause it is part of the pause; where nothing plays, only a wait."""
+    text = "The capital of France is Paris. It lies on the Seine."
+    kept = list(speaker.sentences(text))
+    assert kept[0].phonemes[0][0] == "^" and kept[0].phonemes[0][1] / 22_050 > 0.03
+    assert first_voiced_ms(kept[0]) > 30
+
+    first, second = speaker.sentences(text, lead_in=False)
+    assert first.phonemes[0][0] == "^"
+    assert first_voiced_ms(first) <= 12
+    # The phonemes still cover the audio (up to the sentence's pause), so the mouth keeps time.
+    assert sum(n for _, n in first.phonemes) == len(first.pcm)
+    assert first.mouth[:2].max() > 0.05  # the mouth is on its way from the first frame
+    # Only the first piece is cut: the next sentence's opening silence is part of the pause.
+    assert first_voiced_ms(second) > 30
