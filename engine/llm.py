@@ -91,6 +91,8 @@ class ReplyStats:
     completion_tokens: int = 0
     queue_seconds: float = 0.0  # waiting for the model
     first_token_seconds: float = 0.0  # from the start of generation to the first text
+    # Of that, on the CPU: less than first_token_seconds means the thread waited for a core.
+    first_token_cpu_seconds: float = 0.0
     generation_seconds: float = 0.0  # from the start of generation to the end
     finish_reason: str = "stop"  # or "length"
     dropped_messages: int = 0  # oldest turns left out to fit the context window
@@ -210,7 +212,7 @@ class ChatModel:
         tokens = self.prompt_tokens(messages, sampling.max_tokens, stats)
         stats.prompt_tokens = len(tokens)
         stats.cached_tokens = self._reusable_prefix(tokens)
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         text = []
         stream = self.llama.create_completion(
             prompt=tokens,
@@ -229,6 +231,7 @@ class ChatModel:
                 if choice["text"]:
                     if not text:
                         stats.first_token_seconds = time.perf_counter() - started
+                        stats.first_token_cpu_seconds = time.thread_time() - started_cpu
                     text.append(choice["text"])
                     yield choice["text"]
                     stats.paused_seconds += self.claim.wait()
@@ -239,9 +242,10 @@ class ChatModel:
             stats.generation_seconds = time.perf_counter() - started
             stats.completion_tokens = self.count_tokens("".join(text)) if text else 0
             logger.info(
-                "reply: %d prompt tokens (%d reused), first token in %.0f ms, %d tokens in "
-                "%.0f ms, %.0f ms of it paused for the media's speech",
+                "reply: %d prompt tokens (%d reused), first token in %.0f ms (%.0f ms on the "
+                "CPU), %d tokens in %.0f ms, %.0f ms of it paused for the media's speech",
                 stats.prompt_tokens, stats.cached_tokens, stats.first_token_seconds * 1000,
+                stats.first_token_cpu_seconds * 1000,
                 stats.completion_tokens, stats.generation_seconds * 1000,
                 stats.paused_seconds * 1000,
             )
