@@ -8,7 +8,9 @@ sound does, and the last 10 ms of the 6th window begin more than 150 ms after th
 150 ms sound is over by then: those 10 ms hold only the room. So at the 6th window the voice counts
 as speech if it is still sounding, loud against the loudest window so far; from the 7th Silero's
 word is enough. Every window sooner is 32 ms sooner for barge-in (the avatar stops on
-`SpeechStarted`) and for the first interim.
+`SpeechStarted`) and for the first interim. Measured with `scripts/voice_onset_probe.py` (24
+Piper phrases, each at 8 offsets within Silero's window): 158 of 192 became speech at the 6th
+window and the rest at the 7th; none of their first 150 ms did, nor any of 40 coughs of 150 ms.
 
 Pure: the transcriber (engine/transcriber.py) feeds it each window of a voiced run.
 """
