@@ -50,9 +50,11 @@ SPEECH_THRESHOLD = 0.5  # a window at or above this is speech ...
 SILENCE_THRESHOLD = 0.35  # ... and one below this is silence (in between: no change)
 
 PREROLL_SAMPLES = int(0.3 * SAMPLE_RATE)  # audio kept before the VAD fires (it fires late)
-# Start the final's transcription two windows into a silence: a dropped guess (the speaker only
-# paused) costs CPU, a late one costs the user time.
-SPECULATE_AFTER_SAMPLES = 2 * VAD_WINDOW
+# Start the final's transcription one window (32 ms) into a silence: a dropped guess (the
+# speaker only paused) costs CPU, a late one costs the user time. Silero rarely calls a single
+# window inside an utterance silent (scripts/speech_pauses.py: once or twice in 8 Piper questions,
+# never in moonshine-voice's human beckett.wav); a pause at a comma lasts 6 windows or more.
+SPECULATE_AFTER_SAMPLES = VAD_WINDOW
 MAX_SEGMENT_SAMPLES = 15 * SAMPLE_RATE  # whisper sees 30 s at most; finalise long speech early
 INTERIM_EVERY_SAMPLES = int(0.75 * SAMPLE_RATE)
 MIN_INTERIM_SPEECH_SAMPLES = int(0.3 * SAMPLE_RATE)

@@ -199,3 +199,30 @@ async def test_finalize_after_a_speculative_final_sends_an_empty_from_finalize_r
     await session.feed(0.1, loud=True)
     await session.feed(1.2, loud=False, settle=0.005)
     assert len(session.events) == count
+
+
+async def test_the_final_is_transcribed_from_the_first_silent_window(recognizer):
+    """One VAD window (32 ms) into a silence the utterance's transcription starts; its result
+    goes out only if the silence is still on when it is ready."""
+    session = Session(recognizer, endpointing_ms=250)
+    await session.feed(1.0, loud=True)
+    assert recognizer.calls == []
+    await session.feed(VAD_WINDOW / SAMPLE_RATE, loud=False, settle=0.01)
+    assert len(recognizer.calls) == 1
+
+
+async def test_a_one_window_dip_inside_speech_sends_no_final(recognizer):
+    """The speaker only paused: the early transcription is dropped, and the utterance's words
+    come once, in its finals, after it really ends."""
+    recognizer.gate.clear()  # the early transcription is still running when speech resumes
+    session = Session(recognizer, endpointing_ms=250)
+    await session.feed(0.6, loud=True)
+    await session.feed(VAD_WINDOW / SAMPLE_RATE, loud=False, settle=0.01)
+    await session.feed(0.4, loud=True)
+    recognizer.gate.set()
+    await asyncio.sleep(0.05)
+    assert session.finals() == []
+    await session.feed(0.6, loud=False, settle=0.01)
+    finals = [e for _, e in session.finals()]
+    assert [f.transcript.text for f in finals if f.transcript.text] == [recognizer.text]
+    assert finals[-1].speech_final
