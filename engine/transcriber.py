@@ -12,8 +12,8 @@ Neither model streams, so a live transcript is built the way Deepgram's is seen 
   the speculative final already carried all the words). If speech resumes before that, the
   speculative final stands and the rest comes in later finals of the same utterance.
 - `SpeechStarted` (with `vad_events=true`) is sent once the voice has lasted long enough to be
-  speech (engine/voice_onset.py: 6 windows if still sounding, else 7); shorter sounds are
-  neither announced nor transcribed.
+  speech (engine/voice_onset.py: 6 windows of sound if still sounding, else 7 of Silero's voice),
+  stamped where the sound began; shorter sounds are neither announced nor transcribed.
 
 Speech, silence and the endpoint are measured in *stream* time (samples received), never the
 wall clock, so a client that streams faster or slower than real time gets the same turns; only
@@ -182,6 +182,7 @@ class LiveTranscription:
 
     async def _on_window(self, start: int, p: float) -> None:
         end = start + VAD_WINDOW
+        self._onset.hear(self._window(start))
         if not self._in_speech:
             if p < SPEECH_THRESHOLD:
                 await self._maybe_utterance_end(end)
@@ -201,8 +202,9 @@ class LiveTranscription:
                 self._window(start), end - self._speech_start
             ):
                 self._confirmed = True
-                if self._options.vad_events:
-                    await self._send(SpeechStarted(round(self._speech_start / SAMPLE_RATE, 3)))
+                if self._options.vad_events:  # stamped where the sound began (voice_onset.py)
+                    onset = self._speech_start - self._onset.lead * VAD_WINDOW
+                    await self._send(SpeechStarted(round(onset / SAMPLE_RATE, 3)))
         elif p < SILENCE_THRESHOLD and self._silence_start is None:
             self._silence_start = start
         if self._silence_start is not None:

@@ -1,8 +1,9 @@
 """When does the engine's recogniser call a sound speech? Real Silero on Piper words and coughs.
 
 For each of 24 short Piper phrases, streamed after half a second of silence at 8 offsets within
-Silero's 32 ms window (0, 4, ... 28 ms): at which window the whole phrase became speech
-(engine/voice_onset.py), and whether its first 150 ms alone ever did. Then 150 ms coughs
+Silero's 32 ms window (0, 4, ... 28 ms): how long after the voice began the whole phrase became
+speech (engine/voice_onset.py; to the end of the deciding window, in ms rounded to 10), and
+whether its first 150 ms alone ever did. Then 150 ms coughs
 (launcher.microphone.cough) over a quiet room at the same offsets. What the rule in
 engine/voice_onset.py rests on; a quick look, not a benchmark.
 
@@ -36,18 +37,19 @@ def at_16k(samples: np.ndarray) -> np.ndarray:
 
 
 def speech_at_window(vad_session, audio: np.ndarray) -> int | None:
-    """The window of its voiced run at which the audio became speech, as the transcriber
+    """The window of the stream at whose end the audio became speech, as the transcriber
     decides it (thresholds and rule of engine/transcriber.py and engine/voice_onset.py)."""
     probabilities = StreamingVad(vad_session).probabilities(audio)
     judge, run_start = OnsetJudge(), None
     for i, p in enumerate(probabilities):
+        judge.hear(audio[i * VAD_WINDOW : (i + 1) * VAD_WINDOW])
         if p >= SPEECH_THRESHOLD:
             if run_start is None:
                 run_start = i
                 judge.start()
             window = audio[i * VAD_WINDOW : (i + 1) * VAD_WINDOW]
             if judge.window(window, (i + 1 - run_start) * VAD_WINDOW):
-                return i + 1 - run_start
+                return i + 1
         elif p < SILENCE_THRESHOLD:
             run_start = None
     return None
@@ -64,7 +66,9 @@ def main() -> None:
             tail = np.zeros(SAMPLE_RATE, np.float32)
             whole = np.concatenate([lead, voice[onset:], tail])
             blip = np.concatenate([lead, voice[onset : onset + int(0.15 * SAMPLE_RATE)], tail])
-            phrases[speech_at_window(vad, whole)] += 1
+            at = speech_at_window(vad, whole)
+            # ms from where the voice began to the end of the window that made it speech
+            phrases[None if at is None else round((at * VAD_WINDOW - len(lead)) / 16, -1)] += 1
             blips[speech_at_window(vad, blip)] += 1
     coughs = Counter()
     for offset in OFFSETS_MS:
@@ -74,7 +78,7 @@ def main() -> None:
             burst = cough(seed=seed)
             room[at : at + len(burst)] += burst
             coughs[speech_at_window(vad, at_16k(room))] += 1
-    print("whole phrases, speech at window:", dict(sorted(phrases.items(), key=str)))
+    print("whole phrases, speech after ms:", dict(sorted(phrases.items(), key=str)))
     print("their first 150 ms, speech at window:", dict(blips))
     print("150 ms coughs in a quiet room, speech at window:", dict(coughs))
 

@@ -58,3 +58,52 @@ def test_a_new_run_forgets_the_last_runs_loudness():
 def test_digital_silence_is_never_still_sounding():
     silent = np.zeros(VAD_WINDOW, dtype=np.float32)
     assert run([silent] * 6) is None
+
+
+def level(dbfs: float, n: int = VAD_WINDOW) -> np.ndarray:
+    return np.full(n, 10 ** (dbfs / 20), dtype=np.float32)
+
+
+def stream(windows: list[tuple[np.ndarray, bool]]) -> int | None:
+    """Windows as the transcriber feeds them, each (samples, voiced by Silero): the voiced
+    window (1-based, of Silero's run) at which the run became speech."""
+    judge, run = OnsetJudge(), 0
+    for samples, voiced in windows:
+        judge.hear(samples)
+        if not voiced:
+            run = 0
+            continue
+        if run == 0:
+            judge.start()
+        run += 1
+        if judge.window(samples, run * VAD_WINDOW):
+            return run
+    return None
+
+
+ROOM = [(level(-60), False)] * 31
+
+
+def test_the_sound_is_timed_from_where_it_began_before_silero_noticed():
+    # Silero calls the voice two windows after it began: six windows of sound is speech.
+    assert stream(ROOM + [(level(-20), False)] * 2 + [(level(-20), True)] * 8) == 4
+    assert stream(ROOM + [(level(-20), False)] * 1 + [(level(-20), True)] * 8) == 5
+
+
+def test_no_more_than_two_windows_are_counted_before_silero_and_silero_needs_four():
+    assert stream(ROOM + [(level(-20), False)] * 5 + [(level(-20), True)] * 8) == 4
+
+
+def test_in_a_loud_room_the_sound_is_timed_from_silero():
+    loud_room = [(level(-30), False)] * 31
+    assert stream(loud_room + [(level(-25), False)] * 2 + [(level(-25), True)] * 8) == 6
+
+
+def test_a_150_ms_sound_is_not_speech_however_early_it_is_timed():
+    # 150 ms of sound (about 4.7 windows), then the room; Silero lags and calls 6 windows voice.
+    sound = np.concatenate([level(-20, 2400), level(-60, 6 * VAD_WINDOW - 2400)])
+    windows = [sound[i * VAD_WINDOW:(i + 1) * VAD_WINDOW] for i in range(6)]
+    for silero_late in (0, 1, 2):
+        heard = ROOM + [(w, i >= silero_late) for i, w in enumerate(windows)]
+        heard += [(level(-60), False)] * 4
+        assert stream(heard) is None, silero_late
