@@ -39,7 +39,20 @@ STATE_CACHE_BYTES = 256 * 1024 * 1024
 # is 8-40 tokens, one batch; the first turn's system prompt takes 3, in the same time
 # (scripts/llm_turn_probe.py).
 BATCH_TOKENS = 64
+# A prompt with more new tokens than this (a conversation's first turn: its whole system prompt)
+# is read on every core, a shorter one on the child's own threads. Threads reading a prompt meet
+# at a barrier after each layer, so beside a busy core every thread waits for the one kept off
+# its core: a later turn's ~20 tokens took 261 ms on 2 threads against 106 on one, beside a
+# spinning core (66 alone). But a first turn's ~190 tokens take 547 ms on 2 threads alone
+# against 948 on one, and in the stack 794-1101 against 1164-1250 ms: there the second core is
+# mostly free for the half second it takes (scripts/llm_turn_probe.py, browser turns, 2026-11-30).
+LONG_PROMPT_TOKENS = BATCH_TOKENS
 ROLES = ("system", "user", "assistant")
+
+
+def prompt_threads(new_tokens: int, threads: int, cores: int) -> int:
+    """How many threads read a prompt of `new_tokens` not yet evaluated (see LONG_PROMPT_TOKENS)."""
+    return max(threads, cores) if new_tokens > LONG_PROMPT_TOKENS else threads
 
 
 def counted_ram_cache(base: type, capacity_bytes: int):
@@ -122,6 +135,8 @@ class ChatModel:
     )
     # The media process's claim on the CPU: generation pauses between tokens while it is held.
     claim: MediaClaim = field(default_factory=MediaClaim.from_env)
+    threads: int = 1  # generating, and reading short prompts
+    cores: int = 1  # reading long prompts (prompt_threads)
 
     @classmethod
     def load(
@@ -143,10 +158,8 @@ class ChatModel:
             n_ctx=context_tokens,
             n_batch=batch_tokens,
             n_threads=threads,
-            # Reading a prompt has a thread count of its own, which llama-cpp-python sets to
-            # every core when not given. Its threads meet at a barrier after each layer, so
-            # one that another process keeps off its core stalls them all: beside one busy
-            # core a later turn's first token took 261 ms instead of 66 (scripts/llm_turn_probe.py).
+            # Reading a prompt has a thread count of its own (llama-cpp-python's default: every
+            # core); each reply sets it (prompt_threads), starting from the child's own.
             n_threads_batch=threads,
             verbose=False,
         )
@@ -160,6 +173,8 @@ class ChatModel:
             formatter=formatter,
             end_of_turn=eos,
             load_seconds=time.perf_counter() - started,
+            threads=threads,
+            cores=os.cpu_count() or 1,
         )
         model.warm_up()
         return model
@@ -212,6 +227,8 @@ class ChatModel:
         tokens = self.prompt_tokens(messages, sampling.max_tokens, stats)
         stats.prompt_tokens = len(tokens)
         stats.cached_tokens = self._reusable_prefix(tokens)
+        reading = prompt_threads(len(tokens) - stats.cached_tokens, self.threads, self.cores)
+        self.llama._ctx.set_n_threads(self.threads, reading)
         started, started_cpu = time.perf_counter(), time.thread_time()
         text = []
         stream = self.llama.create_completion(

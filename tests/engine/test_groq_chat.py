@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 
 import httpx
 import pytest
@@ -235,13 +236,32 @@ async def test_a_saved_state_holds_one_batch_of_logits(groq, engine):
     assert all(llm.state_bytes(state) < 16 * 1024 * 1024 for state in states)
 
 
-def test_reading_a_prompt_uses_no_more_threads_than_generating():
-    """llama-cpp-python reads prompts on every core unless told otherwise; beside a busy core
-    its threads wait for each other after every layer (docs/engine.md)."""
+def test_a_long_prompt_is_read_on_every_core_and_a_short_one_on_the_childs_threads():
+    """llama-cpp-python reads every prompt on every core unless told otherwise; beside a busy
+    core its threads wait for each other after every layer, so only a conversation's first
+    turn (its whole system prompt) is read so (engine/llm.py LONG_PROMPT_TOKENS)."""
+    assert llm.prompt_threads(llm.LONG_PROMPT_TOKENS + 1, threads=1, cores=2) == 2
+    assert llm.prompt_threads(llm.LONG_PROMPT_TOKENS, threads=1, cores=2) == 1
+    assert llm.prompt_threads(500, threads=3, cores=2) == 3
+
     model = llm.ChatModel.load(threads=1)
     try:
         params = model.llama.context_params
         assert (params.n_threads, params.n_threads_batch) == (1, 1)
+        model.cores = 2
+        reading: list[tuple[int, int]] = []
+        set_n_threads = model.llama._ctx.set_n_threads
+        model.llama._ctx.set_n_threads = lambda n, batch: (reading.append((n, batch)),
+                                                           set_n_threads(n, batch))
+        system = {"role": "system", "content": "You are a helpful guide. " * 20}
+        first = [system, {"role": "user", "content": "Name a colour."}]
+        answer = "".join(model.generate(first, llm.Sampling(max_tokens=5), llm.ReplyStats(),
+                                        threading.Event()))
+        later = [*first, {"role": "assistant", "content": answer},
+                 {"role": "user", "content": "And another?"}]
+        list(model.generate(later, llm.Sampling(max_tokens=5), llm.ReplyStats(),
+                            threading.Event()))
+        assert reading == [(1, 2), (1, 1)]
     finally:
         model.close()
 
