@@ -43,9 +43,9 @@ BATCH_TOKENS = 64
 # is read on every core, a shorter one on the child's own threads. Threads reading a prompt meet
 # at a barrier after each layer, so beside a busy core every thread waits for the one kept off
 # its core: a later turn's ~20 tokens took 261 ms on 2 threads against 106 on one, beside a
-# spinning core (66 alone). But a first turn's ~190 tokens take 547 ms on 2 threads alone
-# against 948 on one, and in the stack 794-1101 against 1164-1250 ms: there the second core is
-# mostly free for the half second it takes (scripts/llm_turn_probe.py, browser turns, 2026-11-30).
+# spinning core (66 alone). But a first turn's ~190 tokens take 529-547 ms on 2 threads alone
+# against 948 on one; in the stack single first turns took 794-1391 ms on 2 and 1164-1250 on
+# one, no clear difference (scripts/llm_turn_probe.py, browser turns, make run, 2026-11-30).
 LONG_PROMPT_TOKENS = BATCH_TOKENS
 ROLES = ("system", "user", "assistant")
 
