@@ -1,9 +1,9 @@
 """Where a talk's first sentence is cut so its first words can play sooner.
 
-Piper synthesises a whole sentence before any of it can play, and its cost grows with the
-sentence's length (about 40 ms per second of speech on one core, plus a few ms). A reply usually
-opens with a short clause ("Sure, ...", "Well, ...", "Hello there, ..."): synthesised on its own
-it is ready several times sooner, and the rest of the sentence is synthesised while it plays.
+Piper's encoder reads a whole sentence before any of it can play (its decoder then runs in
+chunks, piper_stream.py), and its cost grows with the sentence's length. A reply usually opens
+with a short clause ("Sure, ...", "Well, ...", "Hello there, ..."): synthesised on its own it is
+ready sooner, and the rest of the sentence is synthesised while it plays.
 Only a clause mark is a cut: a cut mid-phrase would give the first words a sentence's falling
 end. Each piece must be short enough to be ready before the piece before it has been played (a
 longer piece buys more time), else it joins that piece: a gap would be heard as a silence.

@@ -141,8 +141,10 @@ async def create_speech(request: web.Request) -> web.StreamResponse:
         return _error(400, str(exc), "invalid_request_error", "invalid_value", exc.param)
     try:
         speaker = await settings.speaker()
-        sentences = speaker.sentences(speech.text)
-        # The first sentence before the headers: a failure still gets an error status.
+        # Chunks of sentences at 24 kHz (tts.py `Speaker.chunks`): the first words go out while
+        # the rest of their sentence is still being synthesised.
+        sentences = speaker.chunks(speech.text, sample_rate=SAMPLE_RATE)
+        # The first chunk before the headers: a failure still gets an error status.
         first = await asyncio.to_thread(_next_pcm, sentences)
     except Exception:
         log.exception("speech synthesis failed")
@@ -169,7 +171,7 @@ async def create_speech(request: web.Request) -> web.StreamResponse:
 
 
 def _next_pcm(sentences: Iterator) -> bytes | None:
-    """The next sentence, synthesised (blocking: called in a thread), or None at the end."""
+    """The next chunk, synthesised (blocking: called in a thread), or None at the end."""
     utterance = next(sentences, None)
     return None if utterance is None else pcm_24k(utterance)
 

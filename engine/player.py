@@ -147,8 +147,8 @@ class AvatarAudioTrack(MediaStreamTrack):
 _NO_MORE = object()
 
 def _next_sentence(sentences: Iterator[Utterance], trace: dict | None = None) -> Utterance | object:
-    """Synthesize the next sentence and bring it to the tracks' rate (runs in a thread). The
-    first call for a talk marks in its `trace` when synthesis began (after any wait for a thread)."""
+    """Synthesize the next sentence or chunk, at the tracks' rate (runs in a thread). The first
+    call for a talk marks in its `trace` when synthesis began (after any wait for a thread)."""
     if trace is not None:
         trace.setdefault("tts_started", time.monotonic())
     utterance = next(sentences, None)
@@ -318,7 +318,9 @@ class AvatarPlayer:
                 if isinstance(source, str):
                     # Speech after a pause keeps Piper's opening silence as part of the pause;
                     # speech nothing plays before starts with the voice.
-                    sentences = self.speaker.sentences(source, lead_in=not self.timeline.silent)
+                    sentences = self.speaker.chunks(
+                        source, lead_in=not self.timeline.silent, sample_rate=SAMPLE_RATE
+                    )
                     while True:
                         # Speech nobody hears yet while nothing plays: someone is waiting for
                         # it, and the LLM process pauses meanwhile (media_claim.py).

