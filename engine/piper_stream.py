@@ -31,19 +31,24 @@ CONTEXT_FRAMES = 12  # the decoder's reach, measured (see above)
 # audio, 11.6 ms, takes about 0.7 ms to decode on one core).
 FIRST_FRAMES = 16
 GROWTH = 3
+# No chunk is longer: ONNX Runtime's arena keeps the largest tensors a session has run, so this
+# bounds the decoder's memory whatever the sentence's length (1.7 s of audio a chunk).
+LARGEST_FRAMES = 144
 
 _DECODER_FIRST_NODE = "/dec/conv_pre/Conv"
 _BOS, _EOS, _PAD = "^", "$", "_"  # piper.const
 
 
-def chunk_bounds(frames: int, first: int = FIRST_FRAMES, growth: int = GROWTH) -> list[tuple[int, int]]:
+def chunk_bounds(
+    frames: int, first: int = FIRST_FRAMES, growth: int = GROWTH, largest: int = LARGEST_FRAMES
+) -> list[tuple[int, int]]:
     """The [start, end) frame ranges to decode in turn: `first` frames, then `growth` times more
-    than the chunk before, until all `frames` are covered."""
+    than the chunk before (at most `largest`), until all `frames` are covered."""
     bounds, start, size = [], 0, max(1, first)
     while start < frames:
         end = min(frames, start + size)
         bounds.append((start, end))
-        start, size = end, size * growth
+        start, size = end, max(size, min(size * growth, largest))
     return bounds
 
 

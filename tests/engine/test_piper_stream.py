@@ -13,6 +13,11 @@ from engine.piper_stream import CONTEXT_FRAMES, chunk_bounds, phoneme_samples
 def test_chunks_start_short_grow_and_cover_every_frame_once():
     assert chunk_bounds(200, first=16, growth=3) == [(0, 16), (16, 64), (64, 200)]
     assert chunk_bounds(10, first=16) == [(0, 10)]
+    # At most `largest` frames a chunk, so the decoder's memory is bounded.
+    assert chunk_bounds(500, first=16, growth=3, largest=144) == [
+        (0, 16), (16, 64), (64, 208), (208, 352), (352, 496), (496, 500),
+    ]
+    assert chunk_bounds(300, first=200, largest=144)[0] == (0, 200)  # the first may be longer
     assert chunk_bounds(0) == []
 
 
