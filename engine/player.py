@@ -8,7 +8,8 @@ time, so a frame and the sound it belongs to leave together (as in aiortc's own 
 frame is returned when its media time comes).
 
 Synthesis (Piper) and, when it is slow, rendering run in a thread executor so the event loop
-stays free for the other sessions of the engine. A VP8 stream that is not talking sends its
+stays free for the other sessions of the engine; speech synthesised ahead of its turn runs on
+lower-priority threads (speech_ahead.py). A VP8 stream that is not talking sends its
 face's pre-encoded idle loop instead of rendering and encoding frames (`replay_idle`,
 idle_loop.py).
 """
@@ -33,6 +34,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import Packet, VideoFrame
 from av.video.frame import PictureType
 
+from . import speech_ahead
 from .idle_loop import IdleLoop, IdleLoops, IdleReplay
 from .media_claim import MediaClaim
 from .opus_packets import OpusPackets
@@ -327,7 +329,10 @@ class AvatarPlayer:
                         waited_for = self.timeline.silent
                         with self._claim.held() if waited_for else contextlib.nullcontext():
                             utterance = await loop.run_in_executor(
-                                self._executor, _next_sentence, sentences, talk.trace
+                                self._synthesis_executor(waited_for),
+                                _next_sentence,
+                                sentences,
+                                talk.trace,
                             )
                         if talk.cancelled or utterance is _NO_MORE:
                             break
@@ -343,6 +348,13 @@ class AvatarPlayer:
                 logger.exception("could not prepare talk %s", talk.id)
             if not talk.cancelled:
                 self.timeline.finish(talk)
+
+    def _synthesis_executor(self, waited_for: bool) -> Executor | None:
+        """Where speech is synthesised: speech ahead of its turn on threads that give way to
+        the tracks (speech_ahead.py), unless the player was given an executor for all."""
+        if self._executor is not None or waited_for:
+            return self._executor
+        return speech_ahead.executor()
 
     async def _render(
         self, t: float, openness: float, viseme: str | None, spread: float | None

@@ -326,3 +326,40 @@ async def test_a_talk_nothing_plays_before_starts_with_its_voice_and_a_queued_on
     finally:
         await viewer.close()
     assert asked == [False, True]
+
+
+async def test_speech_ahead_of_its_turn_is_synthesised_on_threads_that_give_way(renderer, speaker):
+    """The first chunk, which the listener waits for, on the normal executor; the chunks after
+    it, decoded while it plays, on lower-priority threads (speech_ahead.py)."""
+    import os
+    import threading
+
+    from engine import speech_ahead
+    from engine.tts import Speaker
+
+    own = Speaker(speaker.voice, split=speaker.split)
+    made_on: list[tuple[str, int]] = []
+    chunks = own.chunks
+
+    def recording(text, **options):
+        for chunk in chunks(text, **options):
+            thread = threading.current_thread()
+            made_on.append((thread.name, os.getpriority(os.PRIO_PROCESS, thread.native_id)))
+            yield chunk
+
+    own.chunks = recording
+    player = AvatarPlayer(renderer, own, fps=FPS)
+    await player.warm_up(0.2)
+    made_on.clear()
+    viewer = Viewer(player)
+    try:
+        await player.say_text("The capital of France is Paris, a city on the river Seine.")
+        await viewer.until(lambda: viewer.said("stream/done") == 1)
+    finally:
+        await viewer.close()
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    (first, first_nice), *later = made_on
+    assert len(later) >= 2
+    assert not first.startswith("speech-ahead") and first_nice == base
+    assert all(name.startswith("speech-ahead") for name, _ in later)
+    assert all(nice == min(19, base + speech_ahead.NICE) for _, nice in later)
