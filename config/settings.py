@@ -210,6 +210,7 @@ REPLIES_QUEUE = "replies"
 CELERY_TASK_ROUTES = {
     "streaming.tasks.generate_reply": {"queue": REPLIES_QUEUE},
     "streaming.tasks.preempt_reply": {"queue": REPLIES_QUEUE},
+    "streaming.tasks.warm_llm": {"queue": REPLIES_QUEUE},
 }
 REAPER_INTERVAL = env.float("REAPER_INTERVAL", default=30.0)
 # Below streaming.stream_lifetimes.KEEP_ALIVE_MARGIN, so a keep-alive always lands in time.

@@ -27,7 +27,7 @@ from redis.exceptions import LockError
 from avatars.models import Avatar
 from conversations.models import Conversation
 
-from . import close_codes, greeting, presence, stream_closing, turn_events
+from . import close_codes, greeting, llm_warmup, presence, stream_closing, turn_events
 from .protocol import error, message
 from .providers.errors import ProviderError
 from .replies import conversation_stream
@@ -238,6 +238,8 @@ class AvatarStreamMixin:
     async def _greet(self) -> None:
         try:
             await greeting.greet(self.conversation, self.provider)
+            # After the greeting's POST, so that reading the prompt does not delay its speech.
+            await llm_warmup.request(self.conversation, self.provider)
         except Exception:  # a bug: logged here, since nothing awaits this task's result
             log.exception("conversation %s: greeting crashed", self.conversation.pk)
 

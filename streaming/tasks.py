@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation, Message
 
-from . import events, preemptive, presence, reply_watch, stream_closing, worker_loop
+from . import events, llm_warmup, preemptive, presence, reply_watch, stream_closing, worker_loop
 from .agent_replies import generate_through_agent
 from .keep_alive import keep_streams_alive  # noqa: F401 - registers the beat task with Celery
 from .liveavatar_replies import generate_in_room, writes_replies
@@ -64,6 +64,24 @@ def generate_reply(conversation_id: str, message_id: int) -> dict:
     except Exception:
         _fail_reply_to(message_id, "reply_failed")
         raise  # logged by Celery with its traceback
+
+
+# Longer than a cold first prompt takes on two busy cores; a warm-up still running then is
+# of no use to the first question, which has come by then.
+WARM_DEADLINE_SECONDS = 20
+
+
+@shared_task(name="streaming.tasks.warm_llm", ignore_result=True)
+def warm_llm(conversation_id: str) -> bool:
+    """Read the conversation's first prompt into the local engine's LLM (streaming/llm_warmup.py).
+    Only a head start: any failure is logged and dropped."""
+    try:
+        _run(llm_warmup.warm(conversation_id, llm=shared_llm_client()),
+             timeout=WARM_DEADLINE_SECONDS)
+    except (ProviderError, TimeoutError, Conversation.DoesNotExist) as exc:
+        log.info("conversation %s: LLM warm-up dropped: %r", conversation_id, exc)
+        return False
+    return True
 
 
 @shared_task(name="streaming.tasks.preempt_reply", acks_late=True, reject_on_worker_lost=True,
