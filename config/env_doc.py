@@ -73,6 +73,7 @@ MEANINGS = {
     "CORS_ALLOWED_ORIGINS": "Browser origins allowed to call `/api/v1/` (none by default).",
     "LLM_HISTORY_TOKENS": "Roughly how many tokens of earlier turns go into the LLM prompt.",
     "LLM_MAX_TOKENS": "The LLM's `max_tokens` for one reply.",
+    "LLM_WARMUP": "With the local engine as the LLM: read a conversation's first prompt as soon as its stream is live (`false` to wait for the first question).",
     "ENGINE_HOST": "The local engine's address (the engine listens there; the product calls it "
                    "there).",
     "ENGINE_PORT": "The local engine's port.",

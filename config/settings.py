@@ -247,6 +247,9 @@ if HEYGEN_MAX_SESSIONS is not None:
 STREAM_CLOSE_RECOVERY_SECONDS = env.int("STREAM_CLOSE_RECOVERY_SECONDS", default=60)
 LLM_HISTORY_TOKENS = env.int("LLM_HISTORY_TOKENS", default=1500)
 LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=200)
+# The local engine's LLM reads a conversation's first prompt once its stream is live
+# (streaming/llm_warmup.py); never done for a cloud LLM.
+LLM_WARMUP = env.bool("LLM_WARMUP", default=True)
 
 # Providers: every base URL points at the local engine unless told otherwise.
 ENGINE_HOST = env("ENGINE_HOST", default="127.0.0.1")

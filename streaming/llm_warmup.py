@@ -36,7 +36,8 @@ STAND_IN_QUESTION = "Hello."
 def wanted(avatar, avatar_provider) -> bool:
     """Whether this conversation's replies come from the local engine's LLM."""
     return (
-        is_local_engine(settings.GROQ_BASE_URL)
+        settings.LLM_WARMUP
+        and is_local_engine(settings.GROQ_BASE_URL)
         and not avatar.answers_through_agent
         and not writes_replies(avatar_provider)
     )

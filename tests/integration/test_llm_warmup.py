@@ -71,3 +71,16 @@ async def test_a_cloud_llm_is_not_asked_before_the_first_question(
     await asyncio.sleep(1.0)  # a warm-up would have reached the fake by now
     assert not fake_groq.requests
     await session.close()
+
+
+async def test_the_warm_up_can_be_switched_off(
+    settings, local_llm, celery_worker, open_session, conversation, alice
+):
+    settings.LLM_WARMUP = False
+    session = await open_session(conversation, alice)
+    await session.send(type="rtc.answer", sdp=ANSWER_SDP)
+    await session.send(type="ping", t=1)
+    await session.expect("pong")
+    await asyncio.sleep(1.0)
+    assert not local_llm.requests
+    await session.close()
