@@ -299,32 +299,44 @@ async def test_only_speech_nobody_hears_yet_is_synthesised_under_a_claim_on_the_
 
 
 
+async def speak_watched(renderer, speaker, texts: list[str], watch) -> None:
+    """Say `texts` with a copy of `speaker` whose `chunks(text, **options)` calls go through
+    `watch(chunks, text, options)` (after the player's warm-up), until all are done."""
+    from engine.tts import Speaker
+
+    own = Speaker(speaker.voice, split=speaker.split)
+    chunks, warmed_up = own.chunks, False
+
+    def watched(text, **options):
+        return watch(chunks, text, options) if warmed_up else chunks(text, **options)
+
+    own.chunks = watched
+    player = AvatarPlayer(renderer, own, fps=FPS)
+    await player.warm_up(0.2)
+    warmed_up = True
+    viewer = Viewer(player)
+    try:
+        for text in texts:
+            await player.say_text(text)
+        await viewer.until(lambda: viewer.said("stream/done") == len(texts))
+    finally:
+        await viewer.close()
+
+
 async def test_a_talk_nothing_plays_before_starts_with_its_voice_and_a_queued_one_keeps_its_pause(
     renderer, speaker
 ):
     """Piper's opening silence is cut where nothing plays before the talk (tts.py
     `_without_lead_in`); a talk queued behind another keeps it as part of the pause."""
-    from engine.tts import Speaker
-
-    own = Speaker(speaker.voice, split=speaker.split)
     asked: list[bool] = []
-    chunks = own.chunks
 
-    def recording(text, **options):
+    def watch(chunks, text, options):
         asked.append(options.get("lead_in", True))
         return chunks(text, **options)
 
-    own.chunks = recording
-    player = AvatarPlayer(renderer, own, fps=FPS)
-    await player.warm_up(0.2)
-    asked.clear()
-    viewer = Viewer(player)
-    try:
-        await player.say_text("The capital of France is Paris.")
-        await player.say_text("It lies on the Seine.")
-        await viewer.until(lambda: viewer.said("stream/done") == 2)
-    finally:
-        await viewer.close()
+    await speak_watched(
+        renderer, speaker, ["The capital of France is Paris.", "It lies on the Seine."], watch
+    )
     assert asked == [False, True]
 
 
@@ -335,28 +347,18 @@ async def test_speech_ahead_of_its_turn_is_synthesised_on_threads_that_give_way(
     import threading
 
     from engine import speech_ahead
-    from engine.tts import Speaker
 
-    own = Speaker(speaker.voice, split=speaker.split)
     made_on: list[tuple[str, int]] = []
-    chunks = own.chunks
 
-    def recording(text, **options):
+    def watch(chunks, text, options):
         for chunk in chunks(text, **options):
             thread = threading.current_thread()
             made_on.append((thread.name, os.getpriority(os.PRIO_PROCESS, thread.native_id)))
             yield chunk
 
-    own.chunks = recording
-    player = AvatarPlayer(renderer, own, fps=FPS)
-    await player.warm_up(0.2)
-    made_on.clear()
-    viewer = Viewer(player)
-    try:
-        await player.say_text("The capital of France is Paris, a city on the river Seine.")
-        await viewer.until(lambda: viewer.said("stream/done") == 1)
-    finally:
-        await viewer.close()
+    await speak_watched(
+        renderer, speaker, ["The capital of France is Paris, a city on the river Seine."], watch
+    )
     base = os.getpriority(os.PRIO_PROCESS, 0)
     (first, first_nice), *later = made_on
     assert len(later) >= 2
