@@ -238,8 +238,8 @@ def parse_answer(body: dict) -> str:
 def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
     """An audio file (WAV, MP3, OGG, ...) as mono int16 PCM and its rate; 400 if it is not one."""
     # Lazy: tts (and scipy) load only when a talk sends an audio script.
-    from .tts import NotAudio
-    from .tts import decode_audio as decode
+    from .utterance import NotAudio
+    from .utterance import decode_audio as decode
 
     try:
         pcm, rate = decode(data)

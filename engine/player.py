@@ -49,7 +49,8 @@ from .timeline import (
     Timeline,
     trace_ms,
 )
-from .tts import Speaker, Utterance, utterance_from_audio
+from .tts import Speaker
+from .utterance import Utterance, utterance_from_audio
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .tts import Utterance
+from .utterance import Utterance
 
 logger = logging.getLogger("engine.player")
 

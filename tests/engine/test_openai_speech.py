@@ -32,7 +32,7 @@ class ToneSpeaker:
     sample_rate = 22_050
 
     def chunks(self, text: str, *, sample_rate: int | None = None):
-        from engine.tts import utterance_from_audio
+        from engine.utterance import utterance_from_audio
 
         t = np.arange(self.sample_rate) / self.sample_rate
         for sentence in filter(str.strip, text.split(".")):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.timeline import AUDIO_SAMPLES, SAMPLE_RATE, Talk, Timeline
-from engine.tts import Utterance
+from engine.utterance import Utterance
 
 pytestmark = pytest.mark.engine
 

@@ -8,7 +8,7 @@ import wave
 import numpy as np
 import pytest
 
-from engine.tts import NotAudio, utterance_from_audio, utterance_from_file
+from engine.utterance import NotAudio, utterance_from_audio, utterance_from_file
 
 pytestmark = pytest.mark.engine
 
