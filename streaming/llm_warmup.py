@@ -43,15 +43,14 @@ def wanted(avatar, avatar_provider) -> bool:
     )
 
 
-async def warm(conversation_id, *, llm) -> int:
-    """Send the first turn's prompt for one token; the prompt's message count."""
+async def warm(conversation_id, *, llm) -> None:
+    """Send the first turn's prompt for one token."""
     conversation = await Conversation.objects.select_related("avatar__persona").aget(
         pk=conversation_id
     )
     messages = await prompt_for(conversation, asked=STAND_IN_QUESTION)
     async for _ in llm.stream(messages, max_tokens=1):
         pass
-    return len(messages)
 
 
 def publish(conversation_id) -> bool:
